@@ -1,0 +1,120 @@
+"""The run context: everything a method may use (train/val data, teacher, budget meters, engine, recipe).
+
+The test split is not here: the runner keeps it and evaluates the returned model once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.engine import CostMeter, Engine, EpochHook, FitResult, Objective, Scorer, StepHook, TensorSplit
+from benchmark.metrics import classification_metrics
+from benchmark.nn.arch import ArchSpec, build_model
+from benchmark.protocol import Protocol, TrainRecipe
+from benchmark.teachers import Teacher
+from datasets.base import SplitArrays
+
+TeacherProvider = Callable[[int], Teacher]  # teacher seed -> trained teacher from the shared store
+
+
+@dataclass(frozen=True)
+class DataView:
+    """The part of a dataset a method may see: train and validation splits, never test."""
+
+    name: str
+    split: str
+    classes: tuple[str, ...]
+    scored_classes: tuple[str, ...]
+    train: SplitArrays
+    val: SplitArrays
+    split_hash: str
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
+
+
+@dataclass
+class RunContext:
+    """Passed to ``Method.search`` and ``Method.distill``; methods reach nothing outside it."""
+
+    protocol: Protocol
+    data: DataView
+    engine: Engine
+    seed: int
+    teacher_provider: TeacherProvider
+    search_meter: CostMeter
+    train_meter: CostMeter
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("benchmark.method"))
+    notes: dict[str, Any] = field(default_factory=dict)  # free-form method diagnostics kept in the record
+
+    @cached_property
+    def train(self) -> TensorSplit:
+        return TensorSplit.from_numpy(self.data.train.x, self.data.train.y, self.engine.device)
+
+    @cached_property
+    def val(self) -> TensorSplit:
+        return TensorSplit.from_numpy(self.data.val.x, self.data.val.y, self.engine.device)
+
+    @property
+    def recipe(self) -> TrainRecipe:
+        """The protocol's retraining recipe for final students (the same for every method)."""
+        return self.protocol.profile.student_recipe
+
+    @property
+    def default_student(self) -> ArchSpec:
+        return self.protocol.budget.default_student
+
+    @property
+    def max_params(self) -> int:
+        return self.protocol.budget.max_params
+
+    def teacher(self, offset: int = 0) -> Teacher:
+        """The shared teacher for this run's seed (``offset`` > 0: further ensemble members)."""
+        return self.teacher_provider(self.seed + 1000 * offset)
+
+    def build(self, arch: ArchSpec) -> nn.Module:
+        in_channels = self.data.input_shape[0]
+        return build_model(arch, in_channels, self.data.n_classes).to(self.engine.device)
+
+    def val_metrics(self, model: nn.Module, forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
+                    ) -> dict[str, Any]:
+        logits = self.engine.predict(model, self.val.x, forward)
+        return metrics_from_logits(self.data.val.y, logits.numpy(), self.data.classes, self.data.scored_classes)
+
+    def val_score(self, model: nn.Module) -> float:
+        """Validation macro-F1 over the scored classes: the only thing methods select on."""
+        return float(self.val_metrics(model)["macro_f1"])
+
+    def fit(self, model: nn.Module, objective: Objective, *, phase: str, recipe: TrainRecipe | None = None,
+            extras: dict[str, torch.Tensor] | None = None, step_hook: StepHook | None = None,
+            epoch_hook: EpochHook | None = None, scorer: Scorer | None = None,
+            parameters: list[nn.Parameter] | None = None, charge_weight: float = 1.0) -> FitResult:
+        """Train with the engine. ``phase="search"`` charges the search budget (and stops when it is spent);
+        ``phase="final"`` trains the deployed student with the protocol's retraining recipe."""
+        if phase not in ("search", "final"):
+            raise ValueError(f"phase must be 'search' or 'final', not {phase!r}")
+        if phase == "final" and recipe is not None and recipe != self.recipe:
+            raise ValueError("the final student must be trained with the protocol's retraining recipe")
+        meter = self.search_meter if phase == "search" else self.train_meter
+        train = self.train.with_extras(**extras) if extras else self.train
+        return self.engine.fit(model, objective, train, recipe or self.recipe, scorer=scorer or self.val_score,
+                               seed=self.seed, meter=meter, step_hook=step_hook, epoch_hook=epoch_hook,
+                               parameters=parameters, charge_weight=charge_weight)
+
+
+def metrics_from_logits(y_true: np.ndarray, logits: np.ndarray, classes: tuple[str, ...],
+                        scored_classes: tuple[str, ...]) -> dict[str, Any]:
+    return classification_metrics(y_true, logits.argmax(axis=1), classes, scored_classes)

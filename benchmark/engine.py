@@ -1,0 +1,238 @@
+"""The one training/evaluation loop every method uses.
+
+Methods hand the engine an *objective* — ``objective(model, batch) -> {"term": loss, ...}`` — and, where they
+need more, a per-step hook (supernet sampling) or a per-epoch hook. The engine owns optimisation (AdamW +
+one-cycle), class-imbalance handling (the same class-balanced sampling for every method), checkpoint
+selection and early stopping on the VALIDATION score only, cost charging and seeding. On CUDA it runs the
+forward pass under bf16 autocast and keeps the (small) datasets resident on the device; on CPU it batches
+by tensor indexing (no DataLoader: measured 13x cheaper per epoch here).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from benchmark.protocol import TrainRecipe
+
+log = logging.getLogger(__name__)
+
+LossTerms = dict[str, Tensor]
+
+
+@dataclass
+class TensorSplit:
+    """A split's inputs and labels as tensors (on the training device), plus aligned per-sample extras."""
+
+    x: Tensor
+    y: Tensor
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def with_extras(self, **extras: Tensor) -> TensorSplit:
+        for name, value in extras.items():
+            if len(value) != len(self):
+                raise ValueError(f"extra {name!r} has {len(value)} rows, split has {len(self)}")
+        return TensorSplit(self.x, self.y, {**self.extras, **{k: v.to(self.x.device) for k, v in extras.items()}})
+
+    @classmethod
+    def from_numpy(cls, x: np.ndarray, y: np.ndarray, device: torch.device) -> TensorSplit:
+        x_t = torch.as_tensor(x, dtype=torch.float32, device=device)
+        return cls(x_t, torch.as_tensor(y, dtype=torch.long, device=device))
+
+
+@dataclass
+class Batch:
+    """One mini-batch: inputs, labels, their row indices in the split, and the extras sliced alike."""
+
+    x: Tensor
+    y: Tensor
+    index: Tensor
+    extras: dict[str, Tensor]
+
+
+Objective = Callable[[nn.Module, Batch], LossTerms]
+StepHook = Callable[[int, nn.Module], None]  # (global step, model), called before each optimiser step
+EpochHook = Callable[[int, nn.Module], None]  # (epoch, model), called at the start of each epoch
+Scorer = Callable[[nn.Module], float]  # validation score of a model, higher is better
+
+
+class BudgetExhausted(RuntimeError):
+    """Raised by ``CostMeter.check`` when a search has spent its budget."""
+
+
+class CostMeter:
+    """Counts training cost in units of epochs over the training split (sample passes / n_train)."""
+
+    def __init__(self, n_train: int, limit: float | None = None) -> None:
+        self.n_train = n_train
+        self.limit = limit
+        self.units = 0.0
+
+    def charge(self, n_samples: int, weight: float = 1.0) -> None:
+        self.units += weight * n_samples / self.n_train
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit is not None and self.units >= self.limit - 1e-9
+
+    @property
+    def remaining(self) -> float:
+        return math.inf if self.limit is None else max(0.0, self.limit - self.units)
+
+    def check(self) -> None:
+        if self.exhausted:
+            raise BudgetExhausted(f"search budget of {self.limit:g} units spent")
+
+
+@dataclass
+class FitResult:
+    """What a ``fit`` did: best validation score and epoch, history of per-epoch logs, cost and time."""
+
+    best_score: float
+    best_epoch: int
+    epochs_run: int
+    stopped: str  # "epochs", "patience" or "budget"
+    history: list[dict[str, float]]
+    cost_units: float
+    wall_s: float
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's global generators (model initialisation, dropout) for a reproducible run."""
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def class_balanced_weights(y: Tensor, power: float) -> Tensor | None:
+    """Per-sample sampling weights ``count[y] ** -power``; None for plain shuffling (power 0)."""
+    if power == 0:
+        return None
+    counts = torch.bincount(y.cpu()).clamp(min=1).double()
+    return (counts ** -power)[y.cpu()]
+
+
+class Engine:
+    """Trains and evaluates models on one device. Stateless between calls apart from its settings."""
+
+    def __init__(self, device: torch.device | str = "cpu", amp: bool | None = None, eval_batch_size: int = 2048,
+                 progress: Callable[[int, int, dict[str, float]], None] | None = None) -> None:
+        self.device = torch.device(device)
+        self.amp = (self.device.type == "cuda") if amp is None else amp
+        self.eval_batch_size = eval_batch_size
+        self.progress = progress
+
+    def autocast(self) -> Any:
+        """bf16 autocast on CUDA; on CPU it is off (measured: it halves speed there)."""
+        if self.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    @torch.inference_mode()
+    def predict(self, model: nn.Module, x: Tensor,
+                forward: Callable[[nn.Module, Tensor], Tensor] | None = None) -> Tensor:
+        """Logits (float32, on CPU) for ``x`` in eval mode, in large batches."""
+        was_training = model.training
+        model.eval()
+        outputs = []
+        for start in range(0, len(x), self.eval_batch_size):
+            chunk = x[start:start + self.eval_batch_size].to(self.device, non_blocking=True)
+            with self.autocast():
+                out = forward(model, chunk) if forward else model(chunk)
+            outputs.append(out.float().cpu())
+        model.train(was_training)
+        return torch.cat(outputs) if outputs else torch.empty(0)
+
+    def fit(self, model: nn.Module, objective: Objective, train: TensorSplit, recipe: TrainRecipe, *,
+            scorer: Scorer, seed: int, meter: CostMeter | None = None, step_hook: StepHook | None = None,
+            epoch_hook: EpochHook | None = None, parameters: list[nn.Parameter] | None = None,
+            charge_weight: float = 1.0) -> FitResult:
+        """Train ``model`` in place; on return it holds the weights of its best validation epoch."""
+        start_time = time.perf_counter()
+        seed_everything(seed)
+        model.to(self.device).train()
+        params = parameters if parameters is not None else [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+        n = len(train)
+        steps_per_epoch = max(1, n // recipe.batch_size)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch, pct_start=0.15)
+        generator = torch.Generator().manual_seed(seed)
+        weights = class_balanced_weights(train.y, recipe.balance_power)
+        samples_seen = 0
+
+        best_score, best_epoch, best_state = -math.inf, -1, None
+        history: list[dict[str, float]] = []
+        stopped, step, epochs_run = "epochs", 0, 0
+        for epoch in range(recipe.epochs):
+            if epoch_hook:
+                epoch_hook(epoch, model)
+            model.train()
+            order = self._epoch_order(n, weights, generator)
+            sums: dict[str, Tensor] = {}
+            steps_done = 0
+            for b in range(steps_per_epoch):
+                index = order[b * recipe.batch_size:(b + 1) * recipe.batch_size]
+                batch = Batch(train.x[index], train.y[index], index, {k: v[index] for k, v in train.extras.items()})
+                if step_hook:
+                    step_hook(step, model)
+                with self.autocast():
+                    terms = objective(model, batch)
+                loss = sum(terms.values())
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if recipe.grad_clip:
+                    nn.utils.clip_grad_norm_(params, recipe.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                for name, value in terms.items():
+                    sums[name] = sums.get(name, 0.0) + value.detach().float()
+                step += 1
+                steps_done += 1
+                samples_seen += len(index)
+                if meter:
+                    meter.charge(len(index), charge_weight)
+                    if meter.exhausted:
+                        stopped = "budget"
+                        break
+            epochs_run += 1
+            score = scorer(model)
+            logs = {name: float(total) / max(1, steps_done) for name, total in sums.items()}
+            logs.update(epoch=epoch, val_score=score)
+            history.append(logs)
+            if self.progress:
+                self.progress(epoch + 1, recipe.epochs, logs)
+            log.debug("epoch %d %s", epoch, logs)
+            if score > best_score:
+                best_score, best_epoch = score, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            if stopped == "budget":
+                break
+            if recipe.patience is not None and epoch - best_epoch >= recipe.patience:
+                stopped = "patience"
+                break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        cost = charge_weight * samples_seen / n
+        return FitResult(best_score, best_epoch, epochs_run, stopped, history, cost, time.perf_counter() - start_time)
+
+    def _epoch_order(self, n: int, weights: Tensor | None, generator: torch.Generator) -> Tensor:
+        """Row indices for one epoch: class-balanced draws with replacement, or a permutation."""
+        if weights is None:
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.multinomial(weights, n, replacement=True, generator=generator)
+        return order.to(self.device)

@@ -1,0 +1,222 @@
+"""Test metrics and deployment cost of a model: classification scores, parameters, MACs and CPU latency.
+
+All returned numbers are plain Python ``int``/``float`` so they go into a JSON result record unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_recall_fscore_support
+from torch import nn
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Classification metrics
+
+
+def classification_metrics(
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray,
+    classes: Sequence[str],
+    scored_classes: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Accuracy, macro-F1 (over ``scored_classes``, default all), Cohen's kappa, per-class scores and confusion.
+
+    ``y_true``/``y_pred`` hold class indices into ``classes``. ``per_class[name]`` has ``f1``, ``sensitivity``
+    (recall), ``ppv`` (positive predictivity, precision) and ``support``; ``confusion`` rows are true classes and
+    columns predicted classes, both in ``classes`` order. A score with a zero denominator is 0.
+    """
+    true = np.asarray(y_true, dtype=np.int64).ravel()
+    pred = np.asarray(y_pred, dtype=np.int64).ravel()
+    if true.shape != pred.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {true.size} != {pred.size}")
+    if true.size == 0:
+        raise ValueError("cannot score an empty prediction")
+    labels = list(range(len(classes)))
+    _check_labels(true, pred, len(classes))
+    scored = _scored_indices(classes, scored_classes)
+    ppv, se, f1, support = precision_recall_fscore_support(true, pred, labels=labels, zero_division=0)
+    per_class = {
+        name: {"f1": float(f1[i]), "sensitivity": float(se[i]), "ppv": float(ppv[i]), "support": int(support[i])}
+        for i, name in enumerate(classes)
+    }
+    return {
+        "accuracy": float(np.mean(true == pred)),
+        "macro_f1": float(np.mean([f1[i] for i in scored])),
+        "kappa": _kappa(true, pred, labels),
+        "per_class": per_class,
+        "confusion": confusion_matrix(true, pred, labels=labels).astype(int).tolist(),
+        "n": int(true.size),
+    }
+
+
+def _check_labels(true: np.ndarray, pred: np.ndarray, n_classes: int) -> None:
+    """Raise when a label is not an index into the class list."""
+    for name, arr in (("y_true", true), ("y_pred", pred)):
+        if arr.min() < 0 or arr.max() >= n_classes:
+            raise ValueError(f"{name} holds labels outside 0..{n_classes - 1}")
+
+
+def _scored_indices(classes: Sequence[str], scored_classes: Sequence[str] | None) -> list[int]:
+    """Indices (into ``classes``) of the classes a macro average runs over."""
+    if scored_classes is None:
+        return list(range(len(classes)))
+    unknown = [c for c in scored_classes if c not in classes]
+    if unknown or not scored_classes:
+        raise ValueError(f"scored classes {list(scored_classes)} must be a non-empty subset of {list(classes)}")
+    return [list(classes).index(c) for c in scored_classes]
+
+
+def _kappa(true: np.ndarray, pred: np.ndarray, labels: list[int]) -> float:
+    """Cohen's kappa; 0 when chance agreement is already perfect (kappa undefined)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        value = cohen_kappa_score(true, pred, labels=labels)
+    return 0.0 if not np.isfinite(value) else float(value)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Model cost
+
+
+def count_params(module: nn.Module) -> int:
+    """Number of parameters of ``module`` as instantiated (trainable or not; buffers are not counted)."""
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+def _conv1d_macs(module: nn.Conv1d, output: torch.Tensor) -> int:
+    """out_channels * out_len * (in_channels / groups) * kernel, times the batch (out.numel() covers both)."""
+    return output.numel() * (module.in_channels // module.groups) * module.kernel_size[0]
+
+
+def _linear_macs(module: nn.Linear, output: torch.Tensor) -> int:
+    """One MAC per input feature for every output element."""
+    return output.numel() * module.in_features
+
+
+def _seq_dims(tensor: torch.Tensor, batch_first: bool) -> tuple[int, int]:
+    """(batch, length) of an attention input: (L, E) unbatched, else (B, L, E) or (L, B, E)."""
+    if tensor.dim() == 2:
+        return 1, tensor.shape[0]
+    return (tensor.shape[0], tensor.shape[1]) if batch_first else (tensor.shape[1], tensor.shape[0])
+
+
+def _mha_macs(module: nn.MultiheadAttention, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """Q/K/V/out projections plus the two attention matmuls (QK^T and attn.V), summed over heads."""
+    names = ("query", "key", "value")
+    query, key, value = (args[i] if i < len(args) else kwargs[n] for i, n in enumerate(names))
+    batch, len_q = _seq_dims(query, module.batch_first)
+    _, len_k = _seq_dims(key, module.batch_first)
+    _, len_v = _seq_dims(value, module.batch_first)
+    embed = module.embed_dim
+    projections = len_q * embed * embed + len_k * module.kdim * embed + len_v * module.vdim * embed
+    attention = 2 * len_q * len_k * embed
+    out_proj = len_q * embed * embed
+    return batch * (projections + attention + out_proj)
+
+
+@contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[None]:
+    """Put ``module`` in eval mode and restore every submodule's training flag afterwards."""
+    flags = {m: m.training for m in module.modules()}
+    module.eval()
+    try:
+        yield
+    finally:
+        for sub, flag in flags.items():
+            sub.training = flag
+
+
+@contextmanager
+def _no_mha_fastpath() -> Iterator[None]:
+    """Disable the fused transformer fast path, which would skip the Linear/MHA hooks."""
+    previous = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(previous)
+
+
+def _example_input(module: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """A batch-1 input on the module's device and dtype (float32 for a parameterless module)."""
+    param = next(iter(module.parameters()), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn((1, *input_shape), generator=generator, dtype=dtype).to(device)
+
+
+def count_macs(module: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one batch-1 forward pass; ``input_shape`` excludes the batch dimension.
+
+    Counted: ``nn.Conv1d`` (out_channels * out_len * in_channels/groups * kernel, so stride, padding, dilation and
+    groups are honoured through the output size), ``nn.Linear`` (out elements * in_features) and
+    ``nn.MultiheadAttention`` (Q/K/V/out projections + QK^T + attn.V). Not counted: biases, normalisation,
+    activations, pooling, element-wise ops, recurrent layers and any other layer type.
+    """
+    total = 0
+
+    def on_conv_or_linear(mod: nn.Module, _inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        total += _conv1d_macs(mod, output) if isinstance(mod, nn.Conv1d) else _linear_macs(mod, output)
+
+    def on_mha(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], _output: Any) -> None:
+        nonlocal total
+        total += _mha_macs(mod, args, kwargs)
+
+    handles = []
+    for sub in module.modules():
+        if isinstance(sub, (nn.Conv1d, nn.Linear)):
+            handles.append(sub.register_forward_hook(on_conv_or_linear))
+        elif isinstance(sub, nn.MultiheadAttention):
+            handles.append(sub.register_forward_hook(on_mha, with_kwargs=True))
+    try:
+        with _eval_mode(module), _no_mha_fastpath(), torch.no_grad():
+            module(_example_input(module, input_shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return int(total)
+
+
+def _time_call(fn: Callable[[], Any]) -> float:
+    """Wall time of one call in milliseconds."""
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000.0
+
+
+def cpu_latency_ms(module: nn.Module, input_shape: tuple[int, ...], repeats: int = 50, warmup: int = 5) -> float:
+    """Median latency (ms) of one batch-1 forward pass on CPU, eval mode, ``torch.inference_mode``.
+
+    The model is deep-copied to the CPU, so the caller's model (device, mode, weights) is untouched; the current
+    ``torch.get_num_threads()`` setting is used as is.
+    """
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1")
+    model = copy.deepcopy(module).to("cpu").eval()
+    x = _example_input(model, input_shape)
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(x)
+        times = [_time_call(lambda: model(x)) for _ in range(repeats)]
+    return float(statistics.median(times))
+
+
+def summarise_model(module: nn.Module, input_shape: tuple[int, ...], repeats: int = 50) -> dict[str, Any]:
+    """``{"params", "macs", "latency_ms"}`` of ``module`` for a batch-1 input of ``input_shape``."""
+    return {
+        "params": count_params(module),
+        "macs": count_macs(module, input_shape),
+        "latency_ms": cpu_latency_ms(module, input_shape, repeats=repeats),
+    }

@@ -1,0 +1,189 @@
+"""Runs jobs: ``run_one(job)`` is a pure function from a job to a RunResult; ``run_many`` adds resume,
+the teacher-first schedule and record writing. The runner never names a method."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark.context import DataView, RunContext, metrics_from_logits
+from benchmark.engine import CostMeter, Engine
+from benchmark.metrics import count_params, summarise_model
+from benchmark.protocol import Protocol, make_protocol
+from benchmark.provenance import provenance
+from benchmark.results import JobKey, RunResult, read_result, results_path, write_result
+from benchmark.teachers import Teacher, TeacherStore
+from datasets.base import DATASETS, DatasetBundle
+from methods import METHODS
+
+log = logging.getLogger(__name__)
+
+
+class BudgetViolation(RuntimeError):
+    """The deployed student has more parameters than the budget tier allows."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run: its key plus where to find data and caches. Picklable, so it can go to a worker."""
+
+    key: JobKey
+    data_root: str
+    cache_dir: str
+    fold: int = 0
+    device: str = "auto"
+    method_config: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: the worker's pinned GPU (KDNAS_DEVICE), else CUDA if present, else CPU."""
+    if name != "auto":
+        return torch.device(name)
+    if os.environ.get("KDNAS_DEVICE"):
+        return torch.device(os.environ["KDNAS_DEVICE"])
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class TeacherSource:
+    """Gives a run its teachers from the shared store, training each (dataset, split, seed) once."""
+
+    def __init__(self, store: TeacherStore, bundle: DatasetBundle, protocol: Protocol, ctx_factory: Any) -> None:
+        self.store, self.bundle, self.protocol, self._ctx = store, bundle, protocol, ctx_factory
+        self._loaded: dict[int, Teacher] = {}
+
+    def __call__(self, seed: int) -> Teacher:
+        if seed not in self._loaded:
+            ctx: RunContext = self._ctx()
+            self._loaded[seed] = self.store.get(
+                dataset=self.bundle.name, split=self.bundle.split, data_key=self.bundle.data_checksum,
+                arch=self.protocol.teacher_arch, recipe=self.protocol.profile.teacher_recipe, seed=seed,
+                train=ctx.train, val=ctx.val, engine=ctx.engine, val_metrics_fn=ctx.val_metrics,
+                in_channels=self.bundle.input_shape[0], n_classes=self.bundle.n_classes)
+        return self._loaded[seed]
+
+
+def build_context(job: Job, bundle: DatasetBundle, device: torch.device) -> RunContext:
+    """The run context for ``job``: data view without test, engine, meters, teacher source."""
+    protocol = make_protocol(job.key.dataset, bundle.split, job.key.budget, job.key.profile)
+    view = DataView(bundle.name, bundle.split, bundle.classes, bundle.scored_classes, bundle.train, bundle.val,
+                    bundle.split_hash)
+    n_train = len(bundle.train)
+    holder: dict[str, RunContext] = {}
+    source = TeacherSource(TeacherStore(Path(job.cache_dir) / "teachers"), bundle, protocol, lambda: holder["ctx"])
+    ctx = RunContext(protocol=protocol, data=view, engine=Engine(device), seed=job.key.seed, teacher_provider=source,
+                     search_meter=CostMeter(n_train, protocol.profile.search_budget), train_meter=CostMeter(n_train))
+    holder["ctx"] = ctx
+    return ctx
+
+
+def load_bundle(job: Job) -> DatasetBundle:
+    return DATASETS.get(job.key.dataset)().load(Path(job.data_root), Path(job.cache_dir), job.fold)
+
+
+def prepare_teacher(job: Job) -> dict[str, Any]:
+    """Train (or find) the shared teacher ``job`` will use; returns its info."""
+    torch.manual_seed(job.key.seed)
+    device = resolve_device(job.device)
+    ctx = build_context(job, load_bundle(job), device)
+    return ctx.teacher().info()
+
+
+def run_one(job: Job) -> RunResult:
+    """Run one method on one dataset/split/budget/profile/seed and evaluate it once on the test split."""
+    key = job.key
+    device = resolve_device(job.device)
+    started = time.perf_counter()
+    result = RunResult(key=key, status="failed")
+    try:
+        method_cls = METHODS.get(key.method)
+        method = method_cls(method_cls.Config.from_dict(job.method_config))
+        bundle = load_bundle(job)
+        ctx = build_context(job, bundle, device)
+        result.split_hash, result.data_checksum = bundle.split_hash, bundle.data_checksum
+        result.param_budget = ctx.max_params
+        result.config = {"method": method.config.to_dict(), "protocol": ctx.protocol.to_dict(),
+                         "dataset_card": bundle.card, "main_metric": DATASETS.get(key.dataset).main_metric}
+
+        t0 = time.perf_counter()
+        arch = method.search(ctx)
+        result.search_wall_s, result.search_cost = time.perf_counter() - t0, ctx.search_meter.units
+        result.arch = arch.to_dict()
+
+        t0 = time.perf_counter()
+        model = method.distill(arch, ctx)
+        result.train_wall_s, result.train_cost = time.perf_counter() - t0, ctx.train_meter.units
+
+        result.deployed_params = count_params(model)
+        if method.enforce_budget and result.deployed_params > ctx.max_params:
+            raise BudgetViolation(f"deployed student has {result.deployed_params:,} parameters; the "
+                                  f"{ctx.protocol.budget.name!r} budget allows {ctx.max_params:,}")
+        result.val_metrics = ctx.val_metrics(model)
+        test_logits = ctx.engine.predict(model, torch.as_tensor(bundle.test.x))
+        result.metrics = metrics_from_logits(bundle.test.y, test_logits.numpy(), bundle.classes,
+                                             bundle.scored_classes)
+        summary = summarise_model(model, bundle.input_shape)
+        result.macs, result.latency_ms = summary["macs"], summary["latency_ms"]
+        if method.uses_teacher:
+            result.teacher = ctx.teacher().info()
+        result.status = "ok"
+        result.provenance = {**provenance(device), "notes": ctx.notes}
+    except Exception as err:  # a failing job becomes a failed record; the sweep goes on
+        result.status = "failed"
+        result.error = f"{type(err).__name__}: {err}".splitlines()[0]
+        result.provenance = {**provenance(device), "traceback": traceback.format_exc(limit=8)}
+    result.provenance["wall_s"] = time.perf_counter() - started
+    return result
+
+
+def is_finished(results_dir: Path, key: JobKey) -> bool:
+    """True when an OK record exists for ``key`` (failed records are retried)."""
+    path = results_path(results_dir, key)
+    if not path.exists():
+        return False
+    try:
+        return read_result(path).ok
+    except ValueError:
+        return False
+
+
+Event = Callable[[str, Any, Any], None]  # (kind, job, payload)
+
+
+def run_many(jobs: Iterable[Job], executor: Any, results_dir: Path, resume: bool = True,
+             on_event: Event | None = None) -> list[RunResult]:
+    """Run ``jobs`` (skipping finished ones when ``resume``), teachers first, writing each record atomically."""
+    notify = on_event or (lambda kind, job, payload: None)
+    todo: list[Job] = []
+    for job in jobs:
+        if resume and is_finished(results_dir, job.key):
+            notify("skipped", job, results_path(results_dir, job.key))
+        else:
+            todo.append(job)
+    teacher_jobs = _teacher_jobs(todo)
+    for job, info in executor.map_unordered(prepare_teacher, teacher_jobs):
+        notify("teacher", job, info)
+    results = []
+    for job, outcome in executor.map_unordered(run_one, todo):
+        if isinstance(outcome, BaseException):  # the worker itself died
+            outcome = RunResult(key=job.key, status="failed", error=f"{type(outcome).__name__}: {outcome}")
+        write_result(results_dir, outcome)
+        results.append(outcome)
+        notify("result", job, outcome)
+    return results
+
+
+def _teacher_jobs(jobs: list[Job]) -> list[Job]:
+    """One teacher-preparation job per (dataset, fold, profile, seed) among jobs whose method uses a teacher."""
+    seen: dict[tuple[Any, ...], Job] = {}
+    for job in jobs:
+        if METHODS.get(job.key.method).uses_teacher:
+            seen.setdefault((job.key.dataset, job.fold, job.key.profile, job.key.seed), job)
+    return list(seen.values())

@@ -1,0 +1,134 @@
+"""The shared teacher store: one teacher per (dataset, split, seed, arch, recipe), trained once and reused.
+
+A stored teacher holds its weights, its validation metrics and its logits on the train and validation
+splits, so that KD methods read cached logits instead of running the teacher every step. Training is
+guarded by a file lock, so parallel workers asking for the same teacher train it once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchmark.engine import Batch, Engine, TensorSplit
+from benchmark.nn.arch import ArchSpec, build_model
+from benchmark.protocol import TrainRecipe
+from datasets.base import stable_hash
+
+
+@dataclass
+class Teacher:
+    """A frozen, trained teacher with its cached logits on the train and validation splits."""
+
+    teacher_id: str
+    arch: ArchSpec
+    seed: int
+    model: nn.Module
+    train_logits: Tensor
+    val_logits: Tensor
+    val_metrics: dict[str, Any]
+    train_wall_s: float
+    train_cost: float
+
+    def info(self) -> dict[str, Any]:
+        """What a result record says about the teacher it used."""
+        return {"id": self.teacher_id, "seed": self.seed, "arch": self.arch.to_dict(),
+                "val_macro_f1": self.val_metrics.get("macro_f1"), "train_wall_s": self.train_wall_s,
+                "train_cost": self.train_cost}
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def cross_entropy_objective(label_smoothing: float = 0.0):
+    """Plain cross-entropy on the model's logits."""
+
+    def objective(model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        return {"ce": F.cross_entropy(model(batch.x), batch.y, label_smoothing=label_smoothing)}
+
+    return objective
+
+
+class TeacherStore:
+    """Teachers on disk under ``root/<dataset>/<split>/<teacher id>/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def teacher_id(self, dataset: str, split: str, data_key: str, arch: ArchSpec, recipe: TrainRecipe,
+                   seed: int) -> str:
+        return stable_hash({"dataset": dataset, "split": split, "data": data_key, "arch": arch.to_dict(),
+                            "recipe": asdict(recipe), "seed": seed})
+
+    def get(self, *, dataset: str, split: str, data_key: str, arch: ArchSpec, recipe: TrainRecipe, seed: int,
+            train: TensorSplit, val: TensorSplit, engine: Engine, val_metrics_fn: Any, in_channels: int,
+            n_classes: int) -> Teacher:
+        """Load the teacher, training and storing it first if it is not in the store."""
+        tid = self.teacher_id(dataset, split, data_key, arch, recipe, seed)
+        folder = self.root / dataset / split / tid
+        with self._lock(folder):
+            if not (folder / "meta.json").exists():
+                self._train_and_store(folder, tid, arch, recipe, seed, train, val, engine, val_metrics_fn,
+                                      in_channels, n_classes)
+        return self._load(folder, tid, arch, seed, in_channels, n_classes, engine.device)
+
+    def _train_and_store(self, folder: Path, tid: str, arch: ArchSpec, recipe: TrainRecipe, seed: int,
+                         train: TensorSplit, val: TensorSplit, engine: Engine, val_metrics_fn: Any,
+                         in_channels: int, n_classes: int) -> None:
+        start = time.perf_counter()
+        torch.manual_seed(seed)
+        model = build_model(arch, in_channels, n_classes)
+        fit = engine.fit(model, cross_entropy_objective(recipe.label_smoothing), train, recipe,
+                         scorer=lambda m: val_metrics_fn(m)["macro_f1"], seed=seed)
+        val_metrics = val_metrics_fn(model)
+        train_logits = engine.predict(model, train.x)
+        val_logits = engine.predict(model, val.x)
+        meta = {"id": tid, "arch": arch.to_dict(), "seed": seed, "recipe": asdict(recipe),
+                "val_metrics": val_metrics, "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run,
+                "train_cost": fit.cost_units, "train_wall_s": time.perf_counter() - start}
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{tid}."))
+        try:
+            torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp / "model.pt")
+            torch.save({"train": train_logits, "val": val_logits}, tmp / "logits.pt")
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+            if folder.exists():
+                shutil.rmtree(folder)
+            tmp.rename(folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def _load(self, folder: Path, tid: str, arch: ArchSpec, seed: int, in_channels: int, n_classes: int,
+              device: torch.device) -> Teacher:
+        meta = json.loads((folder / "meta.json").read_text())
+        model = build_model(arch, in_channels, n_classes)
+        model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+        logits = torch.load(folder / "logits.pt", map_location="cpu", weights_only=True)
+        return Teacher(tid, arch, seed, freeze(model.to(device)), logits["train"], logits["val"],
+                       meta["val_metrics"], meta["train_wall_s"], meta["train_cost"])
+
+    @contextmanager
+    def _lock(self, folder: Path) -> Iterator[None]:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(folder.parent / f".{folder.name}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

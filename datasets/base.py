@@ -1,0 +1,98 @@
+"""What every dataset provides: a spec (classes, splits, source) and a loader returning split arrays."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from benchmark.registry import Registry
+
+
+class DataError(RuntimeError):
+    """Missing, truncated or corrupt input data; the message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class SplitArrays:
+    """One split: inputs ``x`` (N, C, L) float32, labels ``y`` (N,) int64, ``groups`` (N,) record/subject ids."""
+
+    x: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not (len(self.x) == len(self.y) == len(self.groups)):
+            raise ValueError(f"split arrays disagree in length: x={len(self.x)} y={len(self.y)} groups={len(self.groups)}")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def class_counts(self, n_classes: int) -> list[int]:
+        return np.bincount(self.y, minlength=n_classes).tolist()
+
+
+@dataclass(frozen=True)
+class DatasetBundle:
+    """A loaded dataset for one split/fold: the runner keeps ``test``; methods only ever see train and val."""
+
+    name: str
+    split: str  # e.g. "inter-patient" or "fold03"
+    classes: tuple[str, ...]
+    scored_classes: tuple[str, ...]  # classes averaged by macro metrics
+    train: SplitArrays
+    val: SplitArrays
+    test: SplitArrays
+    split_hash: str  # hash of the split definition (which records/subjects go where)
+    data_checksum: str  # hash of the source files' checksums + preprocessing config
+    card: dict[str, Any] = field(default_factory=dict)  # window, sampling rate, filtering, normalisation
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
+
+
+class Dataset(ABC):
+    """A dataset spec: name, classes, folds and how to load (and fetch) it from a data root."""
+
+    name: ClassVar[str]
+    classes: ClassVar[tuple[str, ...]]
+    scored_classes: ClassVar[tuple[str, ...]]
+    main_metric: ClassVar[str] = "macro_f1"
+    highlight_classes: ClassVar[tuple[str, ...]] = ()  # classes whose Se/+P the leaderboard shows
+    n_folds: ClassVar[int] = 1  # 1: a fixed train/val/test split; >1: cross-validation folds
+    citation: ClassVar[str] = ""
+
+    @abstractmethod
+    def load(self, data_root: Path, cache_dir: Path, fold: int = 0) -> DatasetBundle:
+        """Load (from cache when possible) the split for ``fold``; raise DataError naming any bad file."""
+
+    def split_name(self, fold: int = 0) -> str:
+        return "fixed" if self.n_folds == 1 else f"fold{fold:02d}"
+
+    def missing_files(self, data_root: Path) -> list[str]:
+        """Relative paths (under ``data_root``) that ``load`` needs but are absent; empty when complete."""
+        return []
+
+    def fetch(self, data_root: Path, base_url: str | None = None, progress: bool = True) -> list[str]:
+        """Download missing files and verify them; returns the relative paths it fetched."""
+        raise DataError(f"dataset {self.name!r} cannot be downloaded")
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """A short sha256 of ``obj`` serialised as canonical JSON (sorted keys)."""
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]
+
+
+DATASETS: Registry[type[Dataset]] = Registry("dataset")
+register_dataset = DATASETS.register

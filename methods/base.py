@@ -1,0 +1,64 @@
+"""The Method interface: ``search(ctx) -> ArchSpec`` (optional), then ``distill(arch, ctx) -> nn.Module``."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+from torch import nn
+
+from benchmark.context import RunContext
+from benchmark.nn.arch import ArchSpec
+from benchmark.registry import Registry
+
+
+class ConfigError(ValueError):
+    """A method config with an unknown or mistyped field; the message names it."""
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Base of every method's frozen config dataclass; configs are data, never code."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> MethodConfig:
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise ConfigError(f"{cls.__qualname__}: unknown option(s) {', '.join(unknown)}; "
+                              f"known: {', '.join(known) or 'none'}")
+        return cls(**raw)
+
+
+class Method(ABC):
+    """A KD / KD-NAS method. Subclasses set ``Config`` and implement ``distill`` (and ``search`` for NAS).
+
+    Class attributes tell the runner what the method needs without the runner naming methods:
+    ``uses_teacher`` (prepare the shared teacher first), ``reference`` (a reference row, not a method),
+    ``enforce_budget`` (reject a deployed student over the parameter budget).
+    """
+
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    uses_teacher: ClassVar[bool] = True
+    reference: ClassVar[bool] = False
+    enforce_budget: ClassVar[bool] = True
+    summary: ClassVar[str] = ""
+
+    def __init__(self, config: MethodConfig | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    def search(self, ctx: RunContext) -> ArchSpec:
+        """Choose the student architecture; the default is the protocol's default student (no search)."""
+        return ctx.default_student
+
+    @abstractmethod
+    def distill(self, arch: ArchSpec, ctx: RunContext) -> nn.Module:
+        """Train the final student of architecture ``arch`` (phase "final") and return it."""
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+register_method = METHODS.register

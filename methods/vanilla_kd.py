@@ -1,0 +1,46 @@
+"""Vanilla knowledge distillation (Hinton, Vinyals & Dean, "Distilling the Knowledge in a Neural Network", 2015).
+
+Implements L = (1-α)·CE(s, y) + α·τ²·KL(softmax(t/τ) ‖ softmax(s/τ)) (batch mean) on the protocol's default
+student, with the shared teacher's logits read from the teacher store's cache (the inputs are not
+augmented, so the cached logits equal what the teacher would output each step). No official code is
+needed: the loss is fully specified in the paper. Defaults α=0.9, τ=4 follow common practice for Hinton
+KD (e.g. the CRD benchmark, Tian et al. 2020); the paper leaves both as hyperparameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from benchmark.context import RunContext
+from benchmark.engine import Batch
+from benchmark.nn.arch import ArchSpec
+from methods.base import Method, MethodConfig, register_method
+from methods.losses import vanilla_kd_terms
+
+
+@dataclass(frozen=True)
+class VanillaKDConfig(MethodConfig):
+    alpha: float = 0.9
+    temperature: float = 4.0
+
+
+@register_method("vanilla_kd")
+class VanillaKD(Method):
+    """Hinton KD of the default student from the shared teacher's cached logits."""
+
+    Config = VanillaKDConfig
+    summary = "Hinton et al. 2015: (1-α)·CE + α·τ²·KL on the default student"
+
+    def distill(self, arch: ArchSpec, ctx: RunContext) -> nn.Module:
+        cfg = self.config
+        teacher = ctx.teacher()
+        model = ctx.build(arch)
+
+        def objective(student: nn.Module, batch: Batch) -> dict[str, Tensor]:
+            return vanilla_kd_terms(student(batch.x), batch.extras["teacher_logits"], batch.y, cfg.alpha,
+                                    cfg.temperature, ctx.recipe.label_smoothing)
+
+        ctx.fit(model, objective, phase="final", extras={"teacher_logits": teacher.train_logits})
+        return model

@@ -1,0 +1,133 @@
+"""Metrics and model cost against values computed by hand."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from benchmark.metrics import classification_metrics, count_macs, count_params, cpu_latency_ms, summarise_model
+
+CLASSES = ("N", "S", "V")
+#                 true:  N  N  N  N  S  S  S  V  V  V
+Y_TRUE = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2]
+Y_PRED = [0, 0, 0, 1, 1, 1, 0, 2, 2, 0]
+# Confusion (rows true, columns predicted):   N  S  V
+#                                         N [3, 1, 0]   support 4
+#                                         S [1, 2, 0]   support 3
+#                                         V [1, 0, 2]   support 3
+#                           predicted totals  5  3  2
+# N: Se 3/4, +P 3/5, F1 = 2*.75*.6/1.35 = 2/3
+# S: Se 2/3, +P 2/3, F1 = 2/3
+# V: Se 2/3, +P 2/2, F1 = 2*(2/3)*1/(5/3) = 4/5
+# accuracy 7/10; macro-F1 (all) = (2/3 + 2/3 + 4/5)/3 = 32/45; over {S, V} = (2/3 + 4/5)/2 = 11/15
+# kappa: p_o = 0.7, p_e = (4*5 + 3*3 + 3*2)/100 = 0.35, kappa = 0.35/0.65 = 7/13
+
+
+def test_classification_metrics_by_hand() -> None:
+    m = classification_metrics(Y_TRUE, Y_PRED, CLASSES)
+    assert m["n"] == 10
+    assert m["accuracy"] == pytest.approx(0.7)
+    assert m["confusion"] == [[3, 1, 0], [1, 2, 0], [1, 0, 2]]
+    expected = {"N": (3 / 4, 3 / 5, 2 / 3, 4), "S": (2 / 3, 2 / 3, 2 / 3, 3), "V": (2 / 3, 1.0, 4 / 5, 3)}
+    for name, (se, ppv, f1, support) in expected.items():
+        got = m["per_class"][name]
+        assert got["sensitivity"] == pytest.approx(se)
+        assert got["ppv"] == pytest.approx(ppv)
+        assert got["f1"] == pytest.approx(f1)
+        assert got["support"] == support
+    assert m["macro_f1"] == pytest.approx(32 / 45)
+    assert m["kappa"] == pytest.approx(7 / 13)
+
+
+def test_macro_f1_over_scored_subset() -> None:
+    m = classification_metrics(Y_TRUE, Y_PRED, CLASSES, scored_classes=("S", "V"))
+    assert m["macro_f1"] == pytest.approx(11 / 15)
+    assert m["accuracy"] == pytest.approx(0.7)  # only the macro average changes
+
+
+def test_metrics_are_plain_json() -> None:
+    m = classification_metrics(torch.tensor(Y_TRUE).numpy(), torch.tensor(Y_PRED).numpy(), CLASSES)
+    assert json.loads(json.dumps(m)) == m
+    assert all(type(v) is float for v in (m["accuracy"], m["macro_f1"], m["kappa"]))
+    assert type(m["per_class"]["N"]["support"]) is int
+
+
+def test_absent_class_scores_zero() -> None:
+    m = classification_metrics([0, 1, 1], [0, 1, 0], ("a", "b", "c"))
+    assert m["per_class"]["c"] == {"f1": 0.0, "sensitivity": 0.0, "ppv": 0.0, "support": 0}
+    assert m["confusion"][2] == [0, 0, 0]
+
+
+def test_bad_inputs_raise() -> None:
+    with pytest.raises(ValueError, match="subset"):
+        classification_metrics(Y_TRUE, Y_PRED, CLASSES, scored_classes=("X",))
+    with pytest.raises(ValueError, match="length"):
+        classification_metrics([0, 1], [0], CLASSES)
+    with pytest.raises(ValueError, match="outside"):
+        classification_metrics([0, 3], [0, 1], CLASSES)
+
+
+def _small_net() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv1d(2, 4, kernel_size=3, padding=1),  # (2, 16) -> (4, 16)
+        nn.ReLU(),
+        nn.Conv1d(4, 8, kernel_size=3, stride=2, dilation=2, groups=2),  # span 5: (16 - 5)//2 + 1 = 6 -> (8, 6)
+        nn.Flatten(),
+        nn.Linear(48, 5),
+    )
+
+
+# params: conv1 4*2*3 + 4 = 28; conv2 8*(4/2)*3 + 8 = 56; linear 48*5 + 5 = 245; total 329
+# MACs:   conv1 4*16*2*3 = 384; conv2 8*6*(4/2)*3 = 288; linear 48*5 = 240; total 912
+SMALL_INPUT = (2, 16)
+
+
+def test_count_params_by_hand() -> None:
+    assert count_params(_small_net()) == 329
+
+
+def test_count_macs_by_hand_and_training_flag_restored() -> None:
+    net = _small_net().train()
+    assert count_macs(net, SMALL_INPUT) == 912
+    assert net.training and all(m.training for m in net.modules())
+    assert torch.is_grad_enabled()
+
+
+class _SelfAttention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(embed_dim=8, num_heads=2, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+# L = 4, E = 8: Q, K, V, out projections 4 * (4*8*8) = 1024; QK^T and attn.V 2 * (4*4*8) = 256; total 1280
+def test_count_macs_attention() -> None:
+    assert count_macs(_SelfAttention(), (4, 8)) == 1280
+
+
+# encoder layer, d_model 8, ff 16, L 4: attention 1280 + linear1 4*8*16 = 512 + linear2 4*16*8 = 512 -> 2304
+def test_count_macs_transformer_layer_bypasses_fast_path() -> None:
+    layer = nn.TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=16, batch_first=True)
+    assert count_macs(layer, (4, 8)) == 2304
+    assert torch.backends.mha.get_fastpath_enabled()
+
+
+def test_cpu_latency_positive_and_model_untouched() -> None:
+    net = _small_net().train()
+    before = [p.detach().clone() for p in net.parameters()]
+    latency = cpu_latency_ms(net, SMALL_INPUT, repeats=5, warmup=1)
+    assert isinstance(latency, float) and latency > 0
+    assert net.training
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+
+
+def test_summarise_model() -> None:
+    net = _small_net().train()
+    summary = summarise_model(net, SMALL_INPUT, repeats=3)
+    assert summary["params"] == 329 and summary["macs"] == 912 and summary["latency_ms"] > 0
+    assert net.training
