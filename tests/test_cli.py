@@ -1,0 +1,86 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import main, parse_seeds
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "--dataset", "synthetic", "--methods", "vanila_kd"],
+     "unknown method 'vanila_kd'; did you mean 'vanilla_kd'?"),
+    (["run", "--dataset", "mitbh"], "unknown dataset 'mitbh'; did you mean 'mitbih'?"),
+    (["run", "--dataset", "synthetic", "--budget", "smal"],
+     "unknown budget 'smal' for dataset 'synthetic'; did you mean"),
+    (["run", "--dataset", "synthetic", "--profile", "quik"], "unknown profile 'quik'; did you mean 'quick'?"),
+    (["run", "--dataset", "synthetic", "--seeds", "a,b"], "--seeds: expected"),
+    (["run", "--dataset", "synthetic", "--set", "vanilla_kd.alpha"], "--set: expected METHOD.OPTION=VALUE"),
+    (["show", "nope.json"], "nope.json: cannot read"),
+])
+def test_bad_input_is_one_clear_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                argv: list[str], message: str) -> None:
+    code, output = run_cli(capsys, *argv, *(["--results-dir", str(tmp_path)] if argv[0] == "run" else []))
+    assert code == 2
+    assert message in " ".join(output.split())
+    assert "Traceback" not in output
+
+
+def test_missing_data_root_names_the_fetch_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, output = run_cli(capsys, "run", "--dataset", "mitbih", "--data-root", str(tmp_path / "empty"),
+                           "--results-dir", str(tmp_path / "r"))
+    assert code == 2
+    assert "python -m benchmark data fetch mitbih" in " ".join(output.split())
+
+
+def test_run_then_resume_then_leaderboard_then_show(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    common = ["--dataset", "synthetic", "--profile", "smoke", "--seeds", "0,1", "--results-dir", str(tmp_path / "r"),
+              "--cache-dir", str(tmp_path / "c")]
+    code, output = run_cli(capsys, "run", "--methods", "all", *common)
+    assert code == 0, output
+    assert len(list((tmp_path / "r").rglob("seed*.json"))) == 6
+    code, output = run_cli(capsys, "run", "--methods", "all", *common)
+    assert code == 0 and "nothing to do" in output
+    code, output = run_cli(capsys, "leaderboard", "--results-dir", str(tmp_path / "r"), "--out", str(tmp_path / "lb"))
+    assert code == 0 and (tmp_path / "lb" / "synthetic.md").exists() and (tmp_path / "lb" / "README.md").exists()
+    record = next((tmp_path / "r").rglob("vanilla_kd/seed0.json"))
+    code, output = run_cli(capsys, "show", str(record))
+    assert code == 0 and "test macro-F1" in output
+
+
+def test_parse_seeds() -> None:
+    assert parse_seeds("0,1,2") == [0, 1, 2]
+    assert parse_seeds("2-4") == [2, 3, 4]
+
+
+def test_ctrl_c_keeps_finished_records_and_the_run_resumes(tmp_path: Path) -> None:
+    results = tmp_path / "r"
+    cmd = [sys.executable, "-m", "benchmark", "run", "--dataset", "synthetic", "--profile", "smoke",
+           "--methods", "student", "--seeds", "0-29", "--results-dir", str(results), "--cache-dir", str(tmp_path / "c")]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while len(list(results.rglob("seed*.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert "run the same command again to resume" in output
+    kept = sorted(results.rglob("seed*.json"))
+    assert 2 <= len(kept) < 30
+    assert not list(results.rglob("*.tmp"))
+    again = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"{len(kept)} already done" in " ".join(again.stderr.split())
+    assert len(list(results.rglob("seed*.json"))) == 30

@@ -1,0 +1,36 @@
+"""Every registered method gets a smoke run on the synthetic dataset the moment it is registered."""
+
+from pathlib import Path
+
+import pytest
+
+from benchmark.protocol import PROFILES
+from benchmark.results import JobKey
+from benchmark.runner import Job, run_one
+from methods import METHODS
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.mark.parametrize("method", METHODS.names())
+def test_smoke_run(method: str, cache: Path, tmp_path: Path) -> None:
+    key = JobKey("synthetic", "fixed", "small", "smoke", method, 0)
+    result = run_one(Job(key, str(tmp_path), str(cache), device="cpu"))
+    assert result.ok, result.error
+    assert 0.0 <= result.metrics["macro_f1"] <= 1.0
+    assert result.metrics["n"] == 200
+    assert result.deployed_params and result.macs and result.latency_ms
+    if METHODS.get(method).enforce_budget:
+        assert result.deployed_params <= result.param_budget  # type: ignore[operator]
+    assert result.search_cost <= PROFILES["smoke"].search_budget + 1.0
+    assert result.train_cost > 0
+
+
+@pytest.mark.parametrize("method", METHODS.names())
+def test_method_is_documented(method: str) -> None:
+    cls = METHODS.get(method)
+    assert cls.summary, f"{method} needs a one-line summary for `list`"
+    assert cls.__doc__ and len(cls.__doc__.strip()) > 20
