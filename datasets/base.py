@@ -28,7 +28,8 @@ class SplitArrays:
 
     def __post_init__(self) -> None:
         if not (len(self.x) == len(self.y) == len(self.groups)):
-            raise ValueError(f"split arrays disagree in length: x={len(self.x)} y={len(self.y)} groups={len(self.groups)}")
+            lengths = f"x={len(self.x)} y={len(self.y)} groups={len(self.groups)}"
+            raise ValueError(f"split arrays disagree in length: {lengths}")
 
     def __len__(self) -> int:
         return len(self.y)

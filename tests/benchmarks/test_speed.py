@@ -1,0 +1,281 @@
+"""Speed benchmarks: ratios of two variants timed side by side, and MIT-BIH load times.
+
+Timings on the 2-core reference machine drift by ±30% from run to run, so each training figure is a ratio of
+two variants timed in alternation in one process: the benchmark fixture times the main variant, and the other
+variants run (timed with ``time.perf_counter``) in its untimed setup between rounds, so the order is
+B, A, B, A, … . Ratios are of medians. Run with::
+
+    python -m pytest -m benchmark tests/benchmarks --data-root /work/shared/data -p no:cacheprovider
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import torch
+import torch.nn.functional as F
+from pytest_benchmark.fixture import BenchmarkFixture
+from torch import Tensor, nn
+
+from benchmark.engine import Batch, Engine, Objective, TensorSplit, class_balanced_weights
+from benchmark.nn import build_model
+from benchmark.protocol import BUDGET_TIERS, TEACHERS, TrainRecipe
+from benchmark.teachers import cross_entropy_objective, freeze
+from methods.losses import vanilla_kd_terms
+
+pytestmark = pytest.mark.benchmark
+
+T = TypeVar("T")
+Report = Callable[..., None]
+
+IN_CHANNELS, WINDOW, N_CLASSES = 4, 256, 5  # MIT-BIH inputs: float32 (N, 4, 256), 5 AAMI classes
+BATCH_SIZE = 128
+N_TRAIN = 8_192
+SEED = 0
+ALPHA, TEMPERATURE, GRAD_CLIP = 0.9, 4.0, 5.0  # vanilla_kd defaults; the recipes' default clip
+
+
+def interleaved(
+    benchmark: BenchmarkFixture,
+    variants: dict[str, Callable[[T], object]],
+    make: Callable[[], T],
+    rounds: int,
+    warmup: int,
+) -> dict[str, list[float]]:
+    """Seconds per run of each variant, timed in alternation; the first variant is the one the benchmark fixture times.
+
+    Each round runs the other variants (in the fixture's untimed setup), then the first; ``make`` builds every
+    run's input (a fresh model, a batch index) outside the timings. Warm-up runs are not returned.
+    """
+    (main_name, main), *others = variants.items()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+
+    def timed(name: str, fn: Callable[[T], object], arg: T) -> None:
+        start = time.perf_counter()
+        fn(arg)
+        times[name].append(time.perf_counter() - start)
+
+    for _ in range(warmup):
+        for fn in variants.values():
+            fn(make())
+
+    def setup() -> tuple[tuple[T], dict[str, Any]]:
+        for name, fn in others:
+            timed(name, fn, make())
+        return (make(),), {}
+
+    benchmark.pedantic(lambda arg: timed(main_name, main, arg), setup=setup, rounds=rounds, iterations=1)
+    return times
+
+
+def ratios(times: dict[str, list[float]], num: str, den: str) -> tuple[float, float]:
+    """``num``/``den`` as a ratio of medians, and as the median of the per-round ratios (paired, drift-robust)."""
+    of_medians = statistics.median(times[num]) / statistics.median(times[den])
+    paired = statistics.median(a / b for a, b in zip(times[num], times[den], strict=True))
+    return of_medians, paired
+
+
+def synthetic_split(n: int = N_TRAIN, seed: int = SEED) -> TensorSplit:
+    """Random inputs shaped like MIT-BIH with an imbalanced label mix (most beats N, as there)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.multinomial(torch.tensor([0.85, 0.04, 0.08, 0.02, 0.01]), n, replacement=True, generator=g)
+    return TensorSplit(torch.randn(n, IN_CHANNELS, WINDOW, generator=g), y)
+
+
+def default_student(seed: int = SEED) -> nn.Module:
+    """The mitbih small tier's default student, initialised from ``seed``."""
+    torch.manual_seed(seed)
+    return build_model(BUDGET_TIERS["mitbih"]["small"].default_student, IN_CHANNELS, N_CLASSES)
+
+
+def engine_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, objective: Objective, split: TensorSplit, index: Tensor
+) -> None:
+    """One optimiser step as ``Engine.fit`` takes it: slice the batch and its extras, sum the terms, clip, step."""
+    batch = Batch(split.x[index], split.y[index], index, {k: v[index] for k, v in split.extras.items()})
+    terms = objective(model, batch)
+    loss = sum(terms.values())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+    optimizer.step()
+
+
+def test_kd_step_with_cached_teacher_logits(benchmark: BenchmarkFixture, report: Report) -> None:
+    """KD step reading cached teacher logits vs a cross-entropy step, default mitbih student, batch 128.
+
+    Target ≤ 1.1x; asserted ceiling 1.3x (running the teacher each step instead costs ~1.5x, reported as
+    ``teacher_forward_ratio`` for information).
+    """
+    split = synthetic_split()
+    teacher = freeze(build_model(TEACHERS["ecg"], IN_CHANNELS, N_CLASSES))
+    cached = split.with_extras(teacher_logits=Engine("cpu").predict(teacher, split.x))
+
+    def kd_cached(model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        return vanilla_kd_terms(model(batch.x), batch.extras["teacher_logits"], batch.y, ALPHA, TEMPERATURE)
+
+    def kd_teacher(model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        with torch.no_grad():
+            teacher_logits = teacher(batch.x)
+        return vanilla_kd_terms(model(batch.x), teacher_logits, batch.y, ALPHA, TEMPERATURE)
+
+    def stepper(objective: Objective, data: TensorSplit) -> Callable[[Tensor], None]:
+        model = default_student()  # same initial weights for every variant, each with its own optimiser
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+        return lambda index: engine_step(model, optimizer, objective, data, index)
+
+    g = torch.Generator().manual_seed(SEED)
+    times = interleaved(
+        benchmark,
+        {
+            "kd_cached": stepper(kd_cached, cached),
+            "ce": stepper(cross_entropy_objective(), split),
+            "kd_teacher": stepper(kd_teacher, split),
+        },
+        make=lambda: torch.randint(0, len(split), (BATCH_SIZE,), generator=g),
+        rounds=40,
+        warmup=3,
+    )
+    ratio, paired = ratios(times, "kd_cached", "ce")
+    report(
+        ratio=ratio,
+        paired_ratio=paired,
+        teacher_forward_ratio=ratios(times, "kd_teacher", "ce")[0],
+        **{f"{name}_step_s": statistics.median(values) for name, values in times.items()},
+    )
+    assert ratio <= 1.3, f"KD step with cached logits is {ratio:.2f}x a CE step (target ≤ 1.1x)"
+
+
+def bare_epoch(model: nn.Module, split: TensorSplit, recipe: TrainRecipe, seed: int) -> None:
+    """One epoch in plain PyTorch, the same work as ``Engine.fit``: AdamW + one-cycle, class-balanced draws, clip."""
+    torch.manual_seed(seed)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    steps = len(split) // recipe.batch_size
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=steps, pct_start=0.15)
+    generator = torch.Generator().manual_seed(seed)
+    weights = (torch.bincount(split.y).clamp(min=1).double() ** -recipe.balance_power)[split.y]
+    order = torch.multinomial(weights, len(split), replacement=True, generator=generator)
+    for b in range(steps):
+        index = order[b * recipe.batch_size : (b + 1) * recipe.batch_size]
+        loss = F.cross_entropy(model(split.x[index]), split.y[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if recipe.grad_clip:
+            nn.utils.clip_grad_norm_(params, recipe.grad_clip)
+        optimizer.step()
+        scheduler.step()
+
+
+def test_engine_fit_epoch_vs_bare_loop(benchmark: BenchmarkFixture, report: Report) -> None:
+    """One ``Engine.fit`` epoch vs a bare PyTorch loop doing the same work, 8,192 synthetic samples, batch 128.
+
+    Fresh default student per round, same seed. Target ≤ 1.05x; asserted ceiling 1.2x.
+    """
+    split = synthetic_split()
+    recipe = TrainRecipe(epochs=1, batch_size=BATCH_SIZE, balance_power=0.5, patience=None)
+    engine, objective = Engine("cpu"), cross_entropy_objective()
+
+    def fit(model: nn.Module) -> None:
+        engine.fit(model, objective, split, recipe, scorer=lambda m: 0.0, seed=SEED)
+
+    times = interleaved(
+        benchmark,
+        {"engine": fit, "bare": lambda model: bare_epoch(model, split, recipe, SEED)},
+        make=default_student,
+        rounds=5,
+        warmup=1,
+    )
+    ratio, paired = ratios(times, "engine", "bare")
+    report(ratio=ratio, paired_ratio=paired, **{f"{name}_epoch_s": statistics.median(v) for name, v in times.items()})
+    assert ratio <= 1.2, f"an Engine.fit epoch is {ratio:.2f}x the bare loop (target ≤ 1.05x)"
+
+
+def test_engine_and_bare_loop_train_alike() -> None:
+    """Sanity for the benchmark above: from the same seed both end with the same weights (so the work is equal)."""
+    split = synthetic_split(n=1_024)
+    recipe = TrainRecipe(epochs=1, batch_size=BATCH_SIZE, balance_power=0.5, patience=None)
+    weights = (torch.bincount(split.y).clamp(min=1).double() ** -0.5)[split.y]
+    assert torch.equal(class_balanced_weights(split.y, 0.5), weights)  # bare_epoch's draw weights
+    engine_model, bare_model = default_student(), default_student()
+    Engine("cpu").fit(engine_model, cross_entropy_objective(), split, recipe, scorer=lambda m: 0.0, seed=SEED)
+    bare_epoch(bare_model, split, recipe, SEED)
+    for a, b in zip(engine_model.state_dict().values(), bare_model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+COLD_ROUNDS, CACHED_ROUNDS = 3, 5
+
+
+@pytest.fixture(scope="module")
+def mitbih_cache(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache dir holding preprocessed MIT-BIH; building it first warms the imports and the OS file cache."""
+    from datasets.mitbih import MITBIH
+
+    cache = tmp_path_factory.mktemp("mitbih-cache")
+    bundle = MITBIH().load(data_root, cache)
+    assert bundle.train.x.shape[1:] == (IN_CHANNELS, WINDOW) and bundle.n_classes == N_CLASSES
+    return cache
+
+
+@pytest.mark.data
+def test_mitbih_cold_preprocessing(
+    benchmark: BenchmarkFixture, report: Report, data_root: Path, mitbih_cache: Path, tmp_path: Path
+) -> None:
+    """Cold MIT-BIH load: verify and preprocess all 48 records into an empty cache dir, fresh each round.
+
+    Absolute time; target ≤ 15 s on 2 cores, asserted ceiling 30 s.
+    """
+    from datasets.mitbih import MITBIH
+
+    times: list[float] = []
+    caches = [tmp_path / f"round{i}" for i in range(COLD_ROUNDS)]
+
+    def fresh_cache() -> tuple[tuple[Path], dict[str, Any]]:
+        cache = caches[len(times)]
+        if len(times):
+            shutil.rmtree(caches[len(times) - 1])  # the previous round's cache: keep one on disk at a time
+        cache.mkdir()
+        return (cache,), {}
+
+    def cold_load(cache: Path) -> None:
+        start = time.perf_counter()
+        MITBIH().load(data_root, cache)
+        times.append(time.perf_counter() - start)
+
+    benchmark.pedantic(cold_load, setup=fresh_cache, rounds=COLD_ROUNDS, iterations=1)
+    shutil.rmtree(caches[len(times) - 1])
+    cold_s = statistics.median(times)
+    report(cold_s=cold_s, cold_max_s=max(times))
+    assert cold_s <= 30.0, f"cold MIT-BIH preprocessing took {cold_s:.1f} s (target ≤ 15 s)"
+
+
+@pytest.mark.data
+def test_mitbih_cached_load(benchmark: BenchmarkFixture, report: Report, data_root: Path, mitbih_cache: Path) -> None:
+    """Cached MIT-BIH load: a later load from an already filled cache dir (checksums + npz read + split).
+
+    Absolute time; target ≤ 1 s on 2 cores, asserted ceiling 2 s.
+    """
+    from datasets.mitbih import MITBIH
+
+    times: list[float] = []
+    before = sorted(p.name for p in mitbih_cache.rglob("*"))
+
+    def cached_load() -> None:
+        start = time.perf_counter()
+        MITBIH().load(data_root, mitbih_cache)
+        times.append(time.perf_counter() - start)
+
+    benchmark.pedantic(cached_load, rounds=CACHED_ROUNDS, warmup_rounds=1, iterations=1)
+    assert sorted(p.name for p in mitbih_cache.rglob("*")) == before, "a cached load rewrote the cache"
+    measured = times[1:] or times  # times[0] is the warm-up round (the only one under --benchmark-disable)
+    cached_s = statistics.median(measured)
+    report(cached_s=cached_s, cached_max_s=max(measured))
+    assert cached_s <= 2.0, f"cached MIT-BIH load took {cached_s:.2f} s (target ≤ 1 s)"
