@@ -199,17 +199,23 @@ def _time_call(fn: Callable[[], Any]) -> float:
 def cpu_latency_ms(module: nn.Module, input_shape: tuple[int, ...], repeats: int = 50, warmup: int = 5) -> float:
     """Median latency (ms) of one batch-1 forward pass on CPU, eval mode, ``torch.inference_mode``.
 
-    The model is deep-copied to the CPU, so the caller's model (device, mode, weights) is untouched; the current
-    ``torch.get_num_threads()`` setting is used as is.
+    The model is deep-copied to the CPU, so the caller's model (device, mode, weights) is untouched. It runs on
+    ONE thread (a wearable runs single-threaded; batch-1 inference gains nothing from more, and several threads
+    on a busy machine inflate the figure many-fold); the caller's thread count is restored afterwards.
     """
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     model = copy.deepcopy(module).to("cpu").eval()
     x = _example_input(model, input_shape)
-    with torch.inference_mode():
-        for _ in range(warmup):
-            model(x)
-        times = [_time_call(lambda: model(x)) for _ in range(repeats)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            for _ in range(warmup):
+                model(x)
+            times = [_time_call(lambda: model(x)) for _ in range(repeats)]
+    finally:
+        torch.set_num_threads(threads)
     return float(statistics.median(times))
 
 

@@ -103,8 +103,8 @@ PROFILES: dict[str, Profile] = {
         description="seconds on the synthetic dataset; for tests, not for results",
     ),
     "quick": Profile(
-        "quick", TrainRecipe(epochs=8, batch_size=128, patience=4), TrainRecipe(epochs=12, batch_size=128, patience=5),
-        search_budget=24.0, description="all methods on mitbih in well under an hour per seed on 2 CPU cores",
+        "quick", TrainRecipe(epochs=6, batch_size=128, patience=3), TrainRecipe(epochs=10, batch_size=128, patience=4),
+        search_budget=10.0, description="all methods on mitbih in well under an hour per seed on 2 CPU cores",
     ),
     "full": Profile(
         "full", TrainRecipe(epochs=60, batch_size=256, patience=15),
