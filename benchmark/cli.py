@@ -122,6 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif missing:
         raise DataError(f"{args.dataset}: {len(missing)} file(s) missing under {data_root} (e.g. {missing[0]}); "
                         f"run `python -m benchmark data fetch {args.dataset} --data-root {data_root}` or pass --fetch")
+    for fold in sorted({job.fold for job in jobs}):  # fail fast on bad data; warm the cache before workers start
+        dataset.load(data_root, cache_dir, fold)
     results_dir = Path(args.results_dir)
     executor = make_executor(args.executor, args.workers, args.ray_address)
     counts = {"skipped": 0, "ok": 0, "failed": 0}
@@ -290,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (RegistryError, DataError, ResultError, ConfigError, UsageError) as err:
-        console.print(f"[red]error:[/] {err}", highlight=False)
+        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted: finished records are kept; run the same command again to resume")

@@ -1,7 +1,9 @@
 """The method registry. Adding a method: write ``methods/<name>.py`` with ``@register_method("<name>")``
-and add its import here."""
+and add its import below (registration order is the order of ``--methods all`` and of ``list``)."""
 
-from methods import reference, vanilla_kd  # noqa: F401  (registration)
+# isort: skip_file
 from methods.base import METHODS, Method, MethodConfig, register_method
+from methods import reference  # noqa: F401  (reference rows first)
+from methods import vanilla_kd, mpkd_nas  # noqa: F401
 
 __all__ = ["METHODS", "Method", "MethodConfig", "register_method"]

@@ -84,3 +84,20 @@ def test_ctrl_c_keeps_finished_records_and_the_run_resumes(tmp_path: Path) -> No
     assert again.returncode == 0, again.stderr
     assert f"{len(kept)} already done" in " ".join(again.stderr.split())
     assert len(list(results.rglob("seed*.json"))) == 30
+
+
+@pytest.mark.data
+def test_truncated_dat_fails_fast_naming_the_file(capsys: pytest.CaptureFixture[str], data_root: Path,
+                                                  tmp_path: Path) -> None:
+    mitdb = tmp_path / "root" / "mitdb"
+    mitdb.mkdir(parents=True)
+    for source in (data_root / "mitdb").iterdir():
+        (mitdb / source.name).symlink_to(source)
+    (mitdb / "100.dat").unlink()
+    (mitdb / "100.dat").write_bytes((data_root / "mitdb" / "100.dat").read_bytes()[:100_000])
+    code, output = run_cli(capsys, "run", "--dataset", "mitbih", "--methods", "student", "--profile", "smoke",
+                           "--data-root", str(tmp_path / "root"), "--cache-dir", str(tmp_path / "c"),
+                           "--results-dir", str(tmp_path / "r"))
+    assert code == 2
+    assert "100.dat: checksum mismatch" in " ".join(output.split())
+    assert not (tmp_path / "r").exists()  # nothing was run, nothing half-written
