@@ -14,16 +14,17 @@ import torch
 
 PACKAGES = ("torch", "numpy", "scipy", "pandas", "scikit-learn", "wfdb", "mne", "optuna")
 REPO_ROOT = Path(__file__).resolve().parents[1]
+CODE_PATHS = ("benchmark", "methods", "datasets", "pyproject.toml")  # what can change a result
 
 
 @lru_cache(maxsize=1)
 def git_commit() -> str:
-    """HEAD's hash, with ``+dirty`` when tracked files differ from it; ``unknown`` outside a checkout."""
+    """HEAD's hash, with ``+dirty`` when tracked code differs from it; ``unknown`` outside a checkout."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                               check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
