@@ -106,10 +106,18 @@ def build_jobs(args: argparse.Namespace, data_root: Path, cache_dir: Path) -> li
         raise UsageError(f"--folds: {args.dataset} has folds 0..{dataset.n_folds - 1}, got {bad}")
     overrides = parse_overrides(args.set or [])
     return [
-        Job(JobKey(args.dataset, dataset.split_name(fold), budget, args.profile, method, seed), str(data_root),
-            str(cache_dir), fold=fold, device=args.device, method_config=overrides.get(method, {}))
+        Job(JobKey(args.dataset, dataset.split_name(fold), budget, args.profile, method, seed,
+                   variant_name(overrides.get(method, {}))),
+            str(data_root), str(cache_dir), fold=fold, device=args.device, method_config=overrides.get(method, {}))
         for fold in folds for seed in seeds for method in methods
     ]
+
+
+def variant_name(options: dict[str, Any]) -> str:
+    """``{"aux_heads": False}`` -> ``aux_heads=false``: a run with non-default options is recorded apart."""
+    import json
+
+    return ",".join(f"{name}={json.dumps(value)}" for name, value in sorted(options.items()))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -144,9 +152,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             elif kind == "result":
                 counts["ok" if payload.ok else "failed"] += 1
                 progress.advance(task)
-                line = (f"{payload.key.method} seed {payload.key.seed}: test macro-F1 "
+                line = (f"{payload.key.method_label} seed {payload.key.seed}: test macro-F1 "
                         f"{payload.metrics['macro_f1']:.3f}" if payload.ok else
-                        f"[red]{payload.key.method} seed {payload.key.seed} failed:[/] {payload.error}")
+                        f"[red]{payload.key.method_label} seed {payload.key.seed} failed:[/] {payload.error}")
                 progress.console.print(line)
 
         run_many(jobs, executor, results_dir, resume=not args.no_resume, on_event=on_event)

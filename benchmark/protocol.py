@@ -78,7 +78,7 @@ def _staged(stem: int, stages: list[tuple[int, int, int, int]], block: str, expa
 # Teachers: residual CNNs whose early striding keeps MACs low (stem stride 2, then stride 2 per stage).
 TEACHERS: dict[str, ArchSpec] = {
     "ecg": _staged(24, [(32, 1, 2, 7), (64, 2, 2, 5), (96, 2, 2, 5), (128, 1, 2, 3)], "res"),  # 364k params
-    "tiny": _staged(16, [(24, 1, 2, 5), (32, 1, 2, 3)], "res"),
+    "tiny": _staged(16, [(16, 1, 2, 5), (24, 1, 2, 3), (32, 1, 2, 3)], "res"),
 }
 
 # Budget tiers per dataset (deployed-student parameters) with their default students.
@@ -90,8 +90,8 @@ _ECG_TIERS = {
         "medium", 128_000, _staged(24, [(32, 1, 2, 7), (64, 2, 2, 5), (128, 2, 2, 5), (192, 2, 2, 3)], "sep")),
 }
 _TOY_TIERS = {
-    "tiny": BudgetTier("tiny", 2_000, _staged(8, [(12, 1, 2, 5), (16, 1, 2, 3)], "sep")),
-    "small": BudgetTier("small", 8_000, _staged(8, [(16, 1, 2, 5), (32, 1, 2, 3)], "sep")),
+    "tiny": BudgetTier("tiny", 2_000, _staged(8, [(8, 1, 2, 5), (12, 1, 2, 3), (16, 1, 2, 3)], "sep")),
+    "small": BudgetTier("small", 8_000, _staged(8, [(12, 1, 2, 5), (16, 1, 2, 3), (32, 1, 2, 3)], "sep")),
 }
 BUDGET_TIERS: dict[str, dict[str, BudgetTier]] = {"mitbih": _ECG_TIERS, "synthetic": _TOY_TIERS}
 DEFAULT_BUDGET = {"mitbih": "small", "synthetic": "small"}

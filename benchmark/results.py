@@ -26,9 +26,15 @@ class JobKey:
     profile: str
     method: str
     seed: int
+    variant: str = ""  # non-default method options, e.g. "aux_heads=false" (ablations); "" for the defaults
+
+    @property
+    def method_label(self) -> str:
+        """The method's name, with its variant in brackets when it has one: ``mpkd_nas[aux_heads=false]``."""
+        return f"{self.method}[{self.variant}]" if self.variant else self.method
 
     def label(self) -> str:
-        return f"{self.dataset}/{self.split}/{self.budget}/{self.profile}/{self.method}/seed{self.seed}"
+        return f"{self.dataset}/{self.split}/{self.budget}/{self.profile}/{self.method_label}/seed{self.seed}"
 
 
 @dataclass
@@ -100,8 +106,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def results_path(results_dir: Path, key: JobKey) -> Path:
-    """``results/<dataset>/<split>/<budget>/<profile>/<method>/seed<N>.json``."""
-    return Path(results_dir) / key.dataset / key.split / key.budget / key.profile / key.method / f"seed{key.seed}.json"
+    """``results/<dataset>/<split>/<budget>/<profile>/<method>[<variant>]/seed<N>.json``."""
+    folder = Path(results_dir) / key.dataset / key.split / key.budget / key.profile / key.method_label
+    return folder / f"seed{key.seed}.json"
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -268,10 +268,8 @@ class MPKDNAS(Method):
                 generations += 1
         except BudgetExhausted:
             pass
-        if not scores:
-            scores[population[0]] = float("nan")
-        best = max(scores, key=lambda c: (scores[c] == scores[c], scores[c]))
-        trace = {"evaluated": len(scores), "generations_completed": generations, "best_val_macro_f1": scores[best],
+        best = max(scores, key=scores.__getitem__) if scores else population[0]
+        trace = {"evaluated": len(scores), "generations_completed": generations, "best_val_macro_f1": scores.get(best),
                  "best_params": standalone_params(space, best, ctx.data.input_shape[0], ctx.data.n_classes)}
         return best, trace
 

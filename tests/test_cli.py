@@ -101,3 +101,14 @@ def test_truncated_dat_fails_fast_naming_the_file(capsys: pytest.CaptureFixture[
     assert code == 2
     assert "100.dat: checksum mismatch" in " ".join(output.split())
     assert not (tmp_path / "r").exists()  # nothing was run, nothing half-written
+
+
+def test_set_options_are_recorded_as_a_separate_variant(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    common = ["run", "--dataset", "synthetic", "--profile", "smoke", "--methods", "vanilla_kd",
+              "--results-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
+    assert run_cli(capsys, *common)[0] == 0
+    assert run_cli(capsys, *common, "--set", "vanilla_kd.alpha=0.5")[0] == 0
+    folders = sorted(p.parent.name for p in (tmp_path / "r").rglob("seed0.json"))
+    assert folders == ["vanilla_kd", "vanilla_kd[alpha=0.5]"]
+    variant = next((tmp_path / "r").rglob("vanilla_kd[[]alpha=0.5[]]/seed0.json"))
+    assert '"alpha": 0.5' in variant.read_text()
