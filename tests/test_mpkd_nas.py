@@ -1,0 +1,101 @@
+import math
+import random
+
+import pytest
+import torch
+
+from benchmark.nn.arch import build_model
+from methods.aux_heads import AuxHeads, phase_features
+from methods.losses import wsl_soft_loss, wsl_weight
+from methods.spaces.transformer1d import (
+    SearchSpace,
+    StageChoice,
+    Transformer1dSupernet,
+    standalone_params,
+    to_arch,
+)
+
+
+def test_wsl_matches_hand_computed_values() -> None:
+    s, t, y, temp = torch.tensor([[2.0, 0.0]]), torch.tensor([[1.0, 0.0]]), torch.tensor([0]), 2.0
+    ce_s, ce_t = math.log(1 + math.exp(-2)), math.log(1 + math.exp(-1))  # -log softmax at T=1, true class 0
+    w = 1 - math.exp(-ce_s / ce_t)
+    p_t = [math.exp(0.5) / (math.exp(0.5) + 1), 1 / (math.exp(0.5) + 1)]  # softmax(t / 2)
+    log_p_s = [1 - math.log(math.e + 1), -math.log(math.e + 1)]  # log_softmax(s / 2)
+    soft = -sum(p * q for p, q in zip(p_t, log_p_s, strict=True))
+    assert math.isclose(wsl_weight(s, t, y).item(), w, rel_tol=1e-5)
+    assert math.isclose(wsl_soft_loss(s, t, y, temp).item(), temp**2 * w * soft, rel_tol=1e-5)
+    assert math.isclose(wsl_soft_loss(s, t, y, temp, weighted=False).item(), temp**2 * soft, rel_tol=1e-5)
+
+
+def test_wsl_batch_is_a_mean_of_per_sample_terms_and_weights_are_detached() -> None:
+    s = torch.tensor([[2.0, 0.0], [0.0, 3.0]], requires_grad=True)
+    t, y = torch.tensor([[1.0, 0.0], [0.5, 0.0]]), torch.tensor([0, 0])
+    both = wsl_soft_loss(s, t, y, 2.0)
+    each = [wsl_soft_loss(s[i:i + 1], t[i:i + 1], y[i:i + 1], 2.0) for i in range(2)]
+    assert torch.isclose(both, (each[0] + each[1]) / 2)
+    # A student worse than the teacher on a sample gets a larger weight (the WSL bias-variance argument).
+    w = wsl_weight(s, t, y)
+    assert w[1] > w[0] and not w.requires_grad
+
+
+def arch_choices(n: int, seed: int = 0) -> list[tuple[StageChoice, ...]]:
+    space, rng = SearchSpace(), random.Random(seed)
+    return [space.sample(rng) for _ in range(n)]
+
+
+@pytest.mark.parametrize("choice", arch_choices(6))
+def test_closed_form_params_equal_the_built_standalone_model(choice: tuple[StageChoice, ...]) -> None:
+    model = build_model(to_arch(SearchSpace(), choice), 4, 5)
+    assert sum(p.numel() for p in model.parameters()) == standalone_params(SearchSpace(), choice, 4, 5)
+
+
+def test_subnetworks_share_the_supernets_weights() -> None:
+    torch.manual_seed(0)
+    space = SearchSpace()
+    supernet = Transformer1dSupernet(space, 4, 5)
+    small = space.smallest()
+    supernet.set_active(small)
+    x = torch.randn(3, 4, 256)
+    supernet(x).sum().backward()
+    layer = supernet.stages[1][0]
+    d, width = small[1].dim, small[1].heads * space.head_dim
+    grad = layer.q.weight.grad
+    assert grad is not None and grad[:width, :d].abs().sum() > 0
+    assert grad[width:].abs().sum() == 0 and grad[:, d:].abs().sum() == 0  # only the active slice is used
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in supernet.stages[1][small[1].depth].parameters())
+    before = supernet(x).detach()
+    with torch.no_grad():
+        layer.q.weight[:width, :d] += torch.randn(width, d)  # the sub-network's weights ARE the supernet's
+    assert not torch.allclose(supernet(x), before)
+
+
+def test_every_inherited_subnetwork_runs_and_exposes_three_phases() -> None:
+    space = SearchSpace()
+    supernet = Transformer1dSupernet(space, 4, 5)
+    heads = AuxHeads([max(d) for d in space.dims], 5)
+    for choice in arch_choices(4, seed=1):
+        supernet.set_active(choice)
+        logits, feats = phase_features(supernet, torch.randn(2, 4, 256))
+        assert logits.shape == (2, 5)
+        assert [f.shape[1] for f in feats] == [s.dim for s in choice]
+        assert all(h.shape == (2, 5) for h in heads(feats))
+
+
+@pytest.mark.parametrize("budget", [8_000, 32_000, 128_000])
+def test_budget_scaled_spaces_contain_feasible_networks(budget: int) -> None:
+    space = SearchSpace.for_budget(budget)
+    assert standalone_params(space, space.smallest(), 4, 5) <= budget
+    rng = random.Random(0)
+    feasible = sum(standalone_params(space, space.sample(rng), 4, 5) <= budget for _ in range(300))
+    assert feasible >= 5  # >= ~2%: rejection sampling (1,000 tries) finds members
+
+
+def test_mutation_and_crossover_stay_in_the_space() -> None:
+    space, rng = SearchSpace(), random.Random(0)
+    a, b = space.sample(rng), space.sample(rng)
+    for child in (space.mutate(a, 0.5, rng), space.crossover(a, b, rng)):
+        for stage, dims in zip(child, space.dims, strict=True):
+            assert stage.dim in dims and stage.heads in space.heads
+            assert stage.mlp_ratio in space.mlp_ratios and stage.depth in space.depths
+    assert space.mutate(a, 0.0, rng) == a
