@@ -20,30 +20,9 @@ from benchmark.metrics import classification_metrics
 from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.protocol import Protocol, TrainRecipe
 from benchmark.teachers import Teacher
-from datasets.base import SplitArrays
+from datasets.base import DataView
 
 TeacherProvider = Callable[[int], Teacher]  # teacher seed -> trained teacher from the shared store
-
-
-@dataclass(frozen=True)
-class DataView:
-    """The part of a dataset a method may see: train and validation splits, never test."""
-
-    name: str
-    split: str
-    classes: tuple[str, ...]
-    scored_classes: tuple[str, ...]
-    train: SplitArrays
-    val: SplitArrays
-    split_hash: str
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
 
 
 @dataclass

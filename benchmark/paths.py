@@ -15,17 +15,17 @@ def user_cache_home() -> Path:
 
 def resolve_data_root(option: str | os.PathLike[str] | None = None) -> Path:
     """The data root (a folder in PhysioNet's layout: ``mitdb/``, ``sleep-edf/``)."""
-    if option:
-        return Path(option).expanduser()
-    if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV]).expanduser()
-    return user_cache_home() / "data"
+    return _resolve(option, DATA_ENV, "data")
 
 
 def resolve_cache_dir(option: str | os.PathLike[str] | None = None) -> Path:
     """Folder for preprocessed data and trained teachers (safe to delete; rebuilt on demand)."""
+    return _resolve(option, CACHE_ENV, "cache")
+
+
+def _resolve(option: str | os.PathLike[str] | None, env: str, default: str) -> Path:
     if option:
         return Path(option).expanduser()
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    return user_cache_home() / "cache"
+    if os.environ.get(env):
+        return Path(os.environ[env]).expanduser()
+    return user_cache_home() / default

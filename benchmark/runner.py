@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from benchmark.context import DataView, RunContext, metrics_from_logits
+from benchmark.context import RunContext, metrics_from_logits
 from benchmark.engine import CostMeter, Engine
 from benchmark.metrics import count_params, summarise_model
 from benchmark.protocol import Protocol, make_protocol
@@ -73,8 +73,7 @@ class TeacherSource:
 def build_context(job: Job, bundle: DatasetBundle, device: torch.device) -> RunContext:
     """The run context for ``job``: data view without test, engine, meters, teacher source."""
     protocol = make_protocol(job.key.dataset, bundle.split, job.key.budget, job.key.profile)
-    view = DataView(bundle.name, bundle.split, bundle.classes, bundle.scored_classes, bundle.train, bundle.val,
-                    bundle.split_hash)
+    view = bundle.view()
     n_train = len(bundle.train)
     holder: dict[str, RunContext] = {}
     source = TeacherSource(TeacherStore(Path(job.cache_dir) / "teachers"), bundle, protocol, lambda: holder["ctx"])

@@ -39,8 +39,8 @@ class SplitArrays:
 
 
 @dataclass(frozen=True)
-class DatasetBundle:
-    """A loaded dataset for one split/fold: the runner keeps ``test``; methods only ever see train and val."""
+class DataView:
+    """The part of a dataset a method may see: train and validation splits, never test."""
 
     name: str
     split: str  # e.g. "inter-patient" or "fold03"
@@ -48,10 +48,7 @@ class DatasetBundle:
     scored_classes: tuple[str, ...]  # classes averaged by macro metrics
     train: SplitArrays
     val: SplitArrays
-    test: SplitArrays
     split_hash: str  # hash of the split definition (which records/subjects go where)
-    data_checksum: str  # hash of the source files' checksums + preprocessing config
-    card: dict[str, Any] = field(default_factory=dict)  # window, sampling rate, filtering, normalisation
 
     @property
     def n_classes(self) -> int:
@@ -60,6 +57,20 @@ class DatasetBundle:
     @property
     def input_shape(self) -> tuple[int, int]:
         return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class DatasetBundle(DataView):
+    """A loaded dataset for one split/fold: the runner keeps ``test``; methods get ``view()`` (train and val)."""
+
+    test: SplitArrays = field(kw_only=True)
+    data_checksum: str = field(kw_only=True)  # hash of the source files' checksums + preprocessing config
+    card: dict[str, Any] = field(default_factory=dict, kw_only=True)  # window, rate, filtering, normalisation
+
+    def view(self) -> DataView:
+        """Everything but the test split."""
+        return DataView(self.name, self.split, self.classes, self.scored_classes, self.train, self.val,
+                        self.split_hash)
 
 
 class Dataset(ABC):

@@ -3,13 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.context import DataView
 from benchmark.engine import Engine
 from benchmark.executors import InProcessExecutor
 from benchmark.protocol import BUDGET_TIERS, BudgetTier
 from benchmark.results import JobKey, load_results, results_path
 from benchmark.runner import Job, build_context, load_bundle, run_many, run_one
 from benchmark.teachers import TeacherStore
+from datasets.base import DataView
 
 
 def job(tmp_path: Path, method: str, seed: int = 0, budget: str = "small", **config: object) -> Job:
