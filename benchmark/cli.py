@@ -117,7 +117,8 @@ def variant_name(options: dict[str, Any]) -> str:
     """``{"aux_heads": False}`` -> ``aux_heads=false``: a run with non-default options is recorded apart."""
     import json
 
-    return ",".join(f"{name}={json.dumps(value)}" for name, value in sorted(options.items()))
+    return ",".join(f"{name}={value if isinstance(value, str) else json.dumps(value)}"
+                    for name, value in sorted(options.items()))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
