@@ -1,9 +1,11 @@
 """Speed benchmarks: ratios of two variants timed side by side, and MIT-BIH load times.
 
 Timings on the 2-core reference machine drift by ±30% from run to run, so each training figure is a ratio of
-two variants timed in alternation in one process: the benchmark fixture times the main variant, and the other
-variants run (timed with ``time.perf_counter``) in its untimed setup between rounds, so the order is
-B, A, B, A, … . Ratios are of medians. Run with::
+two variants timed in alternation in one process (``time.perf_counter``), and the benchmark fixture times the
+main variant. Training steps alternate step by step (B, A, B, A, …); the asserted ratio is the median of the
+per-round ratios (each pair ran back to back, so drift in machine load cancels), with the ratio of the medians
+stored beside it. Two torch threads on two cores slow down several-fold when other processes are busy (OpenMP
+threads wait on a descheduled peer), so absolute times are only meaningful on a quiet machine. Run with::
 
     python -m pytest -m benchmark tests/benchmarks --data-root /work/shared/data -p no:cacheprovider
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import shutil
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +25,7 @@ import torch.nn.functional as F
 from pytest_benchmark.fixture import BenchmarkFixture
 from torch import Tensor, nn
 
-from benchmark.engine import Batch, Engine, Objective, TensorSplit, class_balanced_weights
+from benchmark.engine import Batch, Engine, Objective, StepHook, TensorSplit, class_balanced_weights
 from benchmark.nn import build_model
 from benchmark.protocol import BUDGET_TIERS, TEACHERS, TrainRecipe
 from benchmark.teachers import cross_entropy_objective, freeze
@@ -37,6 +39,7 @@ Report = Callable[..., None]
 IN_CHANNELS, WINDOW, N_CLASSES = 4, 256, 5  # MIT-BIH inputs: float32 (N, 4, 256), 5 AAMI classes
 BATCH_SIZE = 128
 N_TRAIN = 8_192
+LOCKSTEP_ROUNDS = 5
 SEED = 0
 ALPHA, TEMPERATURE, GRAD_CLIP = 0.9, 4.0, 5.0  # vanilla_kd defaults; the recipes' default clip
 
@@ -75,10 +78,10 @@ def interleaved(
 
 
 def ratios(times: dict[str, list[float]], num: str, den: str) -> tuple[float, float]:
-    """``num``/``den`` as a ratio of medians, and as the median of the per-round ratios (paired, drift-robust)."""
-    of_medians = statistics.median(times[num]) / statistics.median(times[den])
+    """``num``/``den`` as the median of the per-round ratios (paired, drift-robust), and as a ratio of medians."""
     paired = statistics.median(a / b for a, b in zip(times[num], times[den], strict=True))
-    return of_medians, paired
+    of_medians = statistics.median(times[num]) / statistics.median(times[den])
+    return paired, of_medians
 
 
 def synthetic_split(n: int = N_TRAIN, seed: int = SEED) -> TensorSplit:
@@ -142,18 +145,21 @@ def test_kd_step_with_cached_teacher_logits(benchmark: BenchmarkFixture, report:
         rounds=40,
         warmup=3,
     )
-    ratio, paired = ratios(times, "kd_cached", "ce")
+    ratio, of_medians = ratios(times, "kd_cached", "ce")
     report(
         ratio=ratio,
-        paired_ratio=paired,
+        ratio_of_medians=of_medians,
         teacher_forward_ratio=ratios(times, "kd_teacher", "ce")[0],
         **{f"{name}_step_s": statistics.median(values) for name, values in times.items()},
     )
     assert ratio <= 1.3, f"KD step with cached logits is {ratio:.2f}x a CE step (target ≤ 1.1x)"
 
 
-def bare_epoch(model: nn.Module, split: TensorSplit, recipe: TrainRecipe, seed: int) -> None:
-    """One epoch in plain PyTorch, the same work as ``Engine.fit``: AdamW + one-cycle, class-balanced draws, clip."""
+def bare_epoch_steps(model: nn.Module, split: TensorSplit, recipe: TrainRecipe, seed: int) -> Iterator[None]:
+    """One epoch in plain PyTorch, the same work as ``Engine.fit``; yields after its set-up and after each step.
+
+    AdamW + one-cycle, class-balanced draws with replacement, tensor-indexed batches, gradient clipping.
+    """
     torch.manual_seed(seed)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -163,6 +169,7 @@ def bare_epoch(model: nn.Module, split: TensorSplit, recipe: TrainRecipe, seed: 
     generator = torch.Generator().manual_seed(seed)
     weights = (torch.bincount(split.y).clamp(min=1).double() ** -recipe.balance_power)[split.y]
     order = torch.multinomial(weights, len(split), replacement=True, generator=generator)
+    yield
     for b in range(steps):
         index = order[b * recipe.batch_size : (b + 1) * recipe.batch_size]
         loss = F.cross_entropy(model(split.x[index]), split.y[index])
@@ -172,30 +179,69 @@ def bare_epoch(model: nn.Module, split: TensorSplit, recipe: TrainRecipe, seed: 
             nn.utils.clip_grad_norm_(params, recipe.grad_clip)
         optimizer.step()
         scheduler.step()
+        yield
+
+
+def bare_epoch(model: nn.Module, split: TensorSplit, recipe: TrainRecipe, seed: int) -> None:
+    """The bare epoch, run through."""
+    for _ in bare_epoch_steps(model, split, recipe, seed):
+        pass
+
+
+def lockstep_epochs(fit: Callable[[nn.Module, StepHook], object], bare: Iterator[None]) -> tuple[float, float]:
+    """Seconds of an ``Engine.fit`` epoch and of a bare epoch run alternately step by step: (engine, bare).
+
+    The engine's step hook advances the bare loop by one step, timed, and that time is taken out of the
+    engine's, so the two alternate every ~40 ms and a change in machine load hits both alike.
+    """
+    inside_fit = 0.0
+
+    def advance() -> float:
+        start = time.perf_counter()
+        next(bare, None)
+        return time.perf_counter() - start
+
+    def hook(step: int, model: nn.Module) -> None:
+        nonlocal inside_fit
+        inside_fit += advance()
+
+    bare_s = advance()  # the bare loop's set-up: optimiser, scheduler, class-balanced draw
+    start = time.perf_counter()
+    fit(default_student(), hook)
+    total = time.perf_counter() - start
+    assert next(bare, "done") == "done", "the bare loop has steps left after the engine's epoch"
+    return total - inside_fit, bare_s + inside_fit
 
 
 def test_engine_fit_epoch_vs_bare_loop(benchmark: BenchmarkFixture, report: Report) -> None:
     """One ``Engine.fit`` epoch vs a bare PyTorch loop doing the same work, 8,192 synthetic samples, batch 128.
 
-    Fresh default student per round, same seed. Target ≤ 1.05x; asserted ceiling 1.2x.
+    The benchmark fixture times engine epochs; the ratio comes from rounds that run the engine and the bare loop
+    alternately step by step (``lockstep_epochs``): a fresh default student each, same seed. Alternating whole
+    epochs (~2.5 s each) proved too coarse: on a busy machine epoch times swing 3x and the ratio with them.
+    Target ≤ 1.05x; asserted ceiling 1.25x (a per-step host sync or state copy, or a DataLoader, costs far more).
     """
     split = synthetic_split()
     recipe = TrainRecipe(epochs=1, batch_size=BATCH_SIZE, balance_power=0.5, patience=None)
     engine, objective = Engine("cpu"), cross_entropy_objective()
 
-    def fit(model: nn.Module) -> None:
-        engine.fit(model, objective, split, recipe, scorer=lambda m: 0.0, seed=SEED)
+    def fit(model: nn.Module, step_hook: StepHook | None = None) -> None:
+        engine.fit(model, objective, split, recipe, scorer=lambda m: 0.0, seed=SEED, step_hook=step_hook)
 
-    times = interleaved(
-        benchmark,
-        {"engine": fit, "bare": lambda model: bare_epoch(model, split, recipe, SEED)},
-        make=default_student,
-        rounds=5,
-        warmup=1,
+    def one_round() -> tuple[float, float]:
+        return lockstep_epochs(fit, bare_epoch_steps(default_student(), split, recipe, SEED))
+
+    one_round()  # warm-up
+    rounds = [one_round() for _ in range(LOCKSTEP_ROUNDS)]
+    benchmark.pedantic(fit, setup=lambda: ((default_student(),), {}), rounds=3, iterations=1)
+    ratio = statistics.median(engine_s / bare_s for engine_s, bare_s in rounds)
+    report(
+        ratio=ratio,
+        ratio_of_medians=statistics.median(r[0] for r in rounds) / statistics.median(r[1] for r in rounds),
+        engine_epoch_s=statistics.median(r[0] for r in rounds),
+        bare_epoch_s=statistics.median(r[1] for r in rounds),
     )
-    ratio, paired = ratios(times, "engine", "bare")
-    report(ratio=ratio, paired_ratio=paired, **{f"{name}_epoch_s": statistics.median(v) for name, v in times.items()})
-    assert ratio <= 1.2, f"an Engine.fit epoch is {ratio:.2f}x the bare loop (target ≤ 1.05x)"
+    assert ratio <= 1.25, f"an Engine.fit epoch is {ratio:.2f}x the bare loop (target ≤ 1.05x)"
 
 
 def test_engine_and_bare_loop_train_alike() -> None:
