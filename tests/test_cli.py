@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main, parse_seeds
+from methods import METHODS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,7 @@ def test_run_then_resume_then_leaderboard_then_show(capsys: pytest.CaptureFixtur
               "--cache-dir", str(tmp_path / "c")]
     code, output = run_cli(capsys, "run", "--methods", "all", *common)
     assert code == 0, output
-    assert len(list((tmp_path / "r").rglob("seed*.json"))) == 6
+    assert len(list((tmp_path / "r").rglob("seed*.json"))) == 2 * len(METHODS)
     code, output = run_cli(capsys, "run", "--methods", "all", *common)
     assert code == 0 and "nothing to do" in output
     code, output = run_cli(capsys, "leaderboard", "--results-dir", str(tmp_path / "r"), "--out", str(tmp_path / "lb"))
