@@ -197,7 +197,10 @@ def result_table(result: RunResult, source: str) -> Table:
     m = result.metrics
     if m:
         table.add_row("test macro-F1 / acc / κ", f"{m['macro_f1']:.4f} / {m['accuracy']:.4f} / {m['kappa']:.4f}")
-        for cls, pc in m.get("per_class", {}).items():
+        per_class = m.get("per_class", {})
+        order = DATASETS.get(result.key.dataset).classes if result.key.dataset in DATASETS else sorted(per_class)
+        for cls in [c for c in order if c in per_class]:
+            pc = per_class[cls]
             table.add_row(f"  {cls}", f"F1 {pc['f1']:.3f}  Se {pc['sensitivity']:.3f}  +P {pc['ppv']:.3f}  "
                                       f"n={pc['support']}")
     if result.val_metrics:
