@@ -3,6 +3,7 @@ the teacher-first schedule and record writing. The runner never names a method."
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import time
@@ -100,6 +101,7 @@ def run_one(job: Job) -> RunResult:
     key = job.key
     device = resolve_device(job.device)
     started = time.perf_counter()
+    origin = provenance(device)  # taken first: the commit of the code that runs, not of the tree at the end
     result = RunResult(key=key, status="failed")
     try:
         method_cls = METHODS.get(key.method)
@@ -133,12 +135,13 @@ def run_one(job: Job) -> RunResult:
         if method.uses_teacher:
             result.teacher = ctx.teacher().info()
         result.status = "ok"
-        result.provenance = {**provenance(device), "notes": ctx.notes}
+        result.provenance = {**origin, "notes": ctx.notes}
     except Exception as err:  # a failing job becomes a failed record; the sweep goes on
         result.status = "failed"
         result.error = f"{type(err).__name__}: {err}".splitlines()[0]
-        result.provenance = {**provenance(device), "traceback": traceback.format_exc(limit=8)}
+        result.provenance = {**origin, "traceback": traceback.format_exc(limit=8)}
     result.provenance["wall_s"] = time.perf_counter() - started
+    result.provenance["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return result
 
 
