@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -153,9 +154,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             elif kind == "result":
                 counts["ok" if payload.ok else "failed"] += 1
                 progress.advance(task)
-                line = (f"{payload.key.method_label} seed {payload.key.seed}: test macro-F1 "
+                label = escape(payload.key.method_label)
+                line = (f"{label} seed {payload.key.seed}: test macro-F1 "
                         f"{payload.metrics['macro_f1']:.3f}" if payload.ok else
-                        f"[red]{payload.key.method_label} seed {payload.key.seed} failed:[/] {payload.error}")
+                        f"[red]{label} seed {payload.key.seed} failed:[/] {escape(payload.error or '')}")
                 progress.console.print(line)
 
         run_many(jobs, executor, results_dir, resume=not args.no_resume, on_event=on_event)
@@ -304,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (RegistryError, DataError, ResultError, ConfigError, UsageError) as err:
-        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted: finished records are kept; run the same command again to resume")

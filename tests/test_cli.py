@@ -108,7 +108,8 @@ def test_set_options_are_recorded_as_a_separate_variant(capsys: pytest.CaptureFi
     common = ["run", "--dataset", "synthetic", "--profile", "smoke", "--methods", "vanilla_kd",
               "--results-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
     assert run_cli(capsys, *common)[0] == 0
-    assert run_cli(capsys, *common, "--set", "vanilla_kd.alpha=0.5")[0] == 0
+    code, output = run_cli(capsys, *common, "--set", "vanilla_kd.alpha=0.5")
+    assert code == 0 and "vanilla_kd[alpha=0.5] seed 0: test macro-F1" in output
     folders = sorted(p.parent.name for p in (tmp_path / "r").rglob("seed0.json"))
     assert folders == ["vanilla_kd", "vanilla_kd[alpha=0.5]"]
     variant = next((tmp_path / "r").rglob("vanilla_kd[[]alpha=0.5[]]/seed0.json"))
