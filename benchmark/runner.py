@@ -121,6 +121,7 @@ def run_one(job: Job) -> RunResult:
         t0 = time.perf_counter()
         model = method.distill(arch, ctx)
         result.train_wall_s, result.train_cost = time.perf_counter() - t0, ctx.train_meter.units
+        result.search_cost = ctx.search_meter.units  # search-phase work a method did lazily inside distill counts too
 
         result.deployed_params = count_params(model)
         if method.enforce_budget and result.deployed_params > ctx.max_params:
