@@ -1,0 +1,45 @@
+from pathlib import Path
+
+import pytest
+
+from benchmark.executors import InProcessExecutor, ProcessExecutor, make_executor
+from benchmark.results import JobKey
+from benchmark.runner import Job, run_many
+
+
+def square(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x * x
+
+
+def test_in_process_executor_reports_errors_without_stopping() -> None:
+    out = dict(InProcessExecutor().map_unordered(square, [1, 2, 3, 4]))
+    assert out[1] == 1 and out[4] == 16 and isinstance(out[3], ValueError)
+
+
+def test_process_executor_runs_jobs_in_worker_processes(tmp_path: Path) -> None:
+    out = dict(ProcessExecutor(workers=2, gpus=0).map_unordered(square, [1, 2, 3]))
+    assert out[1] == 1 and out[2] == 4 and isinstance(out[3], ValueError)
+
+
+def test_make_executor_rejects_unknown_kinds() -> None:
+    assert isinstance(make_executor("local", 1), InProcessExecutor)
+    with pytest.raises(ValueError, match="unknown executor"):
+        make_executor("slurm", 2)
+
+
+def test_ray_executor_runs_a_sweep(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is an extra: pip install -e '.[ray]'")
+    import ray
+
+    from benchmark.executors import RayExecutor
+
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        jobs = [Job(JobKey("synthetic", "fixed", "small", "smoke", "vanilla_kd", seed), str(tmp_path),
+                    str(tmp_path / "cache"), device="cpu") for seed in (0, 1)]
+        results = run_many(jobs, RayExecutor(), tmp_path / "results")
+        assert sorted(r.key.seed for r in results) == [0, 1] and all(r.ok for r in results)
+    finally:
+        ray.shutdown()
