@@ -235,9 +235,12 @@ class MPKDNAS(Method):
         cfg = self.config
         scores: dict[tuple[StageChoice, ...], float] = {}
 
+        eval_cost = FORWARD_COST * len(ctx.val) / ctx.search_meter.n_train
+
         def fitness(choice: tuple[StageChoice, ...]) -> float:
             if choice not in scores:
-                ctx.search_meter.check()
+                if ctx.search_meter.remaining < eval_cost:  # never start an evaluation the budget cannot pay for
+                    raise BudgetExhausted(f"search budget of {ctx.search_meter.limit:g} units spent")
                 supernet.set_active(choice)
                 ctx.search_meter.charge(len(ctx.val), FORWARD_COST)
                 scores[choice] = ctx.val_score(model)
