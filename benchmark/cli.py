@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -47,8 +48,6 @@ def parse_seeds(text: str) -> list[int]:
 
 def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``--set vanilla_kd.alpha=0.5`` -> {"vanilla_kd": {"alpha": 0.5}} (values parsed as JSON when possible)."""
-    import json
-
     overrides: dict[str, dict[str, Any]] = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -116,8 +115,6 @@ def build_jobs(args: argparse.Namespace, data_root: Path, cache_dir: Path) -> li
 
 def variant_name(options: dict[str, Any]) -> str:
     """``{"aux_heads": False}`` -> ``aux_heads=false``: a run with non-default options is recorded apart."""
-    import json
-
     return ",".join(f"{name}={value if isinstance(value, str) else json.dumps(value)}"
                     for name, value in sorted(options.items()))
 

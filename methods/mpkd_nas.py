@@ -144,7 +144,7 @@ class MPKDNAS(Method):
 
         def scorer(model: nn.Module) -> float:
             ctx.search_meter.charge(len(ctx.val), FORWARD_COST)
-            return ctx.val_score(_Forward(model, lambda m, x: head_logits(m, x).softmax(-1).mean(1)))
+            return ctx.val_metrics(model, forward=lambda m, x: head_logits(m, x).softmax(-1).mean(1))["macro_f1"]
 
         recipe = replace(ctx.recipe, epochs=self.config.teacher_head_epochs, patience=None)
         fit = ctx.fit(heads, objective, phase="search", recipe=recipe, scorer=scorer)
@@ -282,13 +282,3 @@ class MPKDNAS(Method):
         ctx.fit(self.with_heads(ctx, backbone), self.objective(ctx), phase="final", extras=targets)
         return backbone
 
-
-class _Forward(nn.Module):
-    """Wraps a module so that ``forward`` is a custom function of it (for scoring heads)."""
-
-    def __init__(self, module: nn.Module, fn: Any) -> None:
-        super().__init__()
-        self.module, self.fn = module, fn
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fn(self.module, x)

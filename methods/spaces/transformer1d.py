@@ -97,15 +97,6 @@ def to_arch(space: SearchSpace, choice: tuple[StageChoice, ...]) -> ArchSpec:
                              "stages": [asdict(s) for s in choice]})
 
 
-def from_arch(arch: ArchSpec) -> tuple[SearchSpace, tuple[StageChoice, ...]]:
-    """The one-point space whose largest member is ``arch`` (the standalone student), and the choice itself."""
-    stages = tuple(StageChoice(**s) for s in arch.params["stages"])
-    space = SearchSpace(dims=tuple((s.dim,) for s in stages), heads=(max(s.heads for s in stages),),
-                        mlp_ratios=(max(s.mlp_ratio for s in stages),), depths=(max(s.depth for s in stages),),
-                        head_dim=arch.params["head_dim"], stem_channels=arch.params["stem_channels"])
-    return space, stages
-
-
 class SliceLinear(nn.Linear):
     """A linear layer whose sub-networks use its leading ``out`` rows and ``inp`` columns."""
 
@@ -198,15 +189,6 @@ class Transformer1dSupernet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_features(x)[0]
-
-
-def active_params(model: Transformer1dSupernet, choice: tuple[StageChoice, ...], in_channels: int,
-                  n_classes: int) -> int:
-    """Parameters of the standalone network for ``choice`` (what it would deploy), computed by building it."""
-    space = SearchSpace(dims=tuple((s.dim,) for s in choice), heads=(max(s.heads for s in choice),),
-                        mlp_ratios=(max(s.mlp_ratio for s in choice),), depths=(max(s.depth for s in choice),),
-                        head_dim=model.space.head_dim, stem_channels=model.space.stem_channels)
-    return standalone_params(space, choice, in_channels, n_classes)
 
 
 def standalone_params(space: SearchSpace, choice: tuple[StageChoice, ...], in_channels: int, n_classes: int) -> int:
