@@ -129,8 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif missing:
         raise DataError(f"{args.dataset}: {len(missing)} file(s) missing under {data_root} (e.g. {missing[0]}); "
                         f"run `python -m benchmark data fetch {args.dataset} --data-root {data_root}` or pass --fetch")
-    for fold in sorted({job.fold for job in jobs}):  # fail fast on bad data; warm the cache before workers start
-        dataset.load(data_root, cache_dir, fold)
+    dataset.prepare(data_root, cache_dir)  # fail fast on bad data; warm the caches before workers start
     results_dir = Path(args.results_dir)
     executor = make_executor(args.executor, args.workers, args.ray_address)
     counts = {"skipped": 0, "ok": 0, "failed": 0}

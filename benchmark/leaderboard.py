@@ -9,15 +9,24 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from benchmark.cv_pooling import (
+    cv_card,
+    failed_cv_records,
+    finite_values,
+    float_or_nan,
+    hardware_label,
+    pool_cv_records,
+    sorted_records,
+)
 from benchmark.results import JobKey, RunResult, atomic_write_text
 
 REFERENCE_METHODS: tuple[str, ...] = ("teacher", "student")
@@ -27,7 +36,7 @@ CELL_COLUMNS: tuple[str, ...] = ("dataset", "split", "budget", "profile", "metho
 KEY_COLUMNS: tuple[str, ...] = (*CELL_COLUMNS, "seed")
 VALUE_COLUMNS: tuple[str, ...] = (
     "main_metric", "main", "macro_f1", "accuracy", "kappa", "params", "param_budget", "macs", "latency_ms",
-    "search_cost", "train_cost", "search_wall_s", "train_wall_s", "hardware",
+    "search_cost", "train_cost", "search_wall_s", "train_wall_s", "hardware", "cv",
 )  # fmt: skip
 PER_CLASS_FIELDS: tuple[tuple[str, str], ...] = (("f1", "f1"), ("se", "sensitivity"), ("ppv", "ppv"))
 LEGEND = (
@@ -36,32 +45,16 @@ LEGEND = (
     "and CPU latency are per sample (batch 1). Costs are in cost units (default-student training epochs). "
     "*Italic* rows ranked `ref` are reference models. Failed runs are listed under their table, not averaged."
 )
+CV_NOTE = (
+    "Cross-validated tables \u2014 metrics pooled over folds: per-fold confusion matrices summed, then scored; ± is "
+    "over seeds. One row pools each seed's folds of one method; params, MACs, latency and costs are means over the "
+    "pooled folds. The heading says which folds a table pools (a table never mixes fold sets) and the line below it "
+    "names the folds file; failed folds are listed under their table and left out of the pool."
+)
+_CV_LABEL = re.compile(r"\d+-fold CV \((\d+) of \d+ folds pooled")
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Records -> tables
-
-
-def sorted_records(results: Iterable[RunResult]) -> list[RunResult]:
-    """Records in a canonical order (key, status, then full content), so output never depends on input order."""
-    return sorted(results, key=lambda r: (astuple(r.key), r.status, r.to_json()))
-
-
-def hardware_label(provenance: Mapping[str, Any]) -> str:
-    """A short one-line hardware string from ``provenance["hardware"]`` (a string, or a dict of strings)."""
-    hardware = provenance.get("hardware")
-    if isinstance(hardware, Mapping):
-        named = [hardware[k] for k in ("name", "summary", "gpu", "cpu", "device") if hardware.get(k)]
-        hardware = named[0] if named else ", ".join(f"{k}={hardware[k]}" for k in sorted(hardware))
-    text = " ".join(str(hardware).split()) if hardware not in (None, "") else ""
-    return text or "unknown"
-
-
-def _number(value: Any) -> float:
-    """A float, NaN for a missing or non-numeric value."""
-    try:
-        return float(value) if value is not None else math.nan
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _main_metric_name(record: RunResult) -> str:
@@ -74,7 +67,7 @@ def _per_class_columns(record: RunResult) -> dict[str, float]:
     """``f1:<class>``, ``se:<class>`` and ``ppv:<class>`` (fractions) from ``metrics["per_class"]``."""
     per_class = record.metrics.get("per_class") or {}
     return {
-        f"{short}:{name}": _number(scores.get(field))
+        f"{short}:{name}": float_or_nan(scores.get(field))
         for name, scores in per_class.items()
         for short, field in PER_CLASS_FIELDS
     }
@@ -86,6 +79,15 @@ def key_columns(key: JobKey) -> dict[str, Any]:
             "method": key.method_label, "seed": key.seed}
 
 
+def cv_text(record: RunResult) -> str:
+    """``subject-wise 20-fold CV, folds file `f.json` (sha256 `ab12cd34`)`` for a CV record, "" otherwise."""
+    cv = cv_card(record)
+    if cv is None:
+        return ""
+    scheme = str(cv.get("scheme") or f"{cv.get('n_folds', '?')}-fold CV")
+    return f"{scheme}, folds file `{cv.get('folds_file', '?')}` (sha256 `{str(cv.get('folds_sha256', ''))[:8]}`)"
+
+
 def _record_row(record: RunResult) -> dict[str, Any]:
     """One frame row for an OK record."""
     metrics = record.metrics
@@ -93,19 +95,20 @@ def _record_row(record: RunResult) -> dict[str, Any]:
     row: dict[str, Any] = key_columns(record.key)
     row.update(
         main_metric=main,
-        main=_number(metrics.get(main)),
-        macro_f1=_number(metrics.get("macro_f1")),
-        accuracy=_number(metrics.get("accuracy")),
-        kappa=_number(metrics.get("kappa")),
-        params=_number(record.deployed_params),
-        param_budget=_number(record.param_budget),
-        macs=_number(record.macs),
-        latency_ms=_number(record.latency_ms),
-        search_cost=_number(record.search_cost),
-        train_cost=_number(record.train_cost),
-        search_wall_s=_number(record.search_wall_s),
-        train_wall_s=_number(record.train_wall_s),
+        main=float_or_nan(metrics.get(main)),
+        macro_f1=float_or_nan(metrics.get("macro_f1")),
+        accuracy=float_or_nan(metrics.get("accuracy")),
+        kappa=float_or_nan(metrics.get("kappa")),
+        params=float_or_nan(record.deployed_params),
+        param_budget=float_or_nan(record.param_budget),
+        macs=float_or_nan(record.macs),
+        latency_ms=float_or_nan(record.latency_ms),
+        search_cost=float_or_nan(record.search_cost),
+        train_cost=float_or_nan(record.train_cost),
+        search_wall_s=float_or_nan(record.search_wall_s),
+        train_wall_s=float_or_nan(record.train_wall_s),
         hardware=hardware_label(record.provenance),
+        cv=cv_text(record),
     )
     row.update(_per_class_columns(record))
     return row
@@ -119,10 +122,12 @@ def _cell_label(record: RunResult) -> str:
 def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:
     """One row per OK record (key columns, metrics, per-class ``f1:``/``se:``/``ppv:`` fractions, costs, hardware).
 
-    Failed records are not rows; ``frame.attrs["n_failed"]`` maps ``dataset/split/budget/profile/method`` to the
-    number of failed records of that cell, and ``failed_frame`` lists them.
+    Cross-validation folds are pooled first (``pool_cv_records``): one row per pooled run, ``cv`` names its folds
+    file ("" for a fixed split). Failed records are not rows; ``frame.attrs["n_failed"]`` maps
+    ``dataset/split/budget/profile/method`` to the number of failed records of that cell, and ``failed_frame``
+    lists them.
     """
-    records = sorted_records(results)
+    records = pool_cv_records(results)
     ok = [r for r in records if r.ok]
     rows = [_record_row(r) for r in ok]
     class_columns = list(dict.fromkeys(c for row in rows for c in row if c.split(":")[0] in ("f1", "se", "ppv")))
@@ -136,18 +141,20 @@ def results_frame(results: Iterable[RunResult]) -> pd.DataFrame:
 
 
 def failed_frame(results: Iterable[RunResult]) -> pd.DataFrame:
-    """One row per failed record: key columns, status, the first line of the error and the hardware."""
+    """One row per failed record: key columns, status, the first line of the error, the hardware, and for a
+    cross-validation fold its ``fold`` number (text) and ``cv`` folds file, its split being its run's pooled label."""
     rows = [
         {
             **key_columns(r.key),
             "status": r.status,
             "error": _first_line(r.error),
             "hardware": hardware_label(r.provenance),
+            "fold": str((cv_card(r) or {}).get("fold", "")),
+            "cv": cv_text(r),
         }
-        for r in sorted_records(results)
-        if not r.ok
+        for r in failed_cv_records(results)
     ]
-    return pd.DataFrame(rows, columns=[*KEY_COLUMNS, "status", "error", "hardware"])
+    return pd.DataFrame(rows, columns=[*KEY_COLUMNS, "status", "error", "hardware", "fold", "cv"])
 
 
 def _first_line(text: str | None, limit: int = 160) -> str:
@@ -159,12 +166,6 @@ def _first_line(text: str | None, limit: int = 160) -> str:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Number formatting
-
-
-def finite_values(values: Iterable[Any]) -> np.ndarray:
-    """The finite values as a float array, in input order."""
-    array = np.asarray([_number(v) for v in values], dtype=float)
-    return array[np.isfinite(array)]
 
 
 def mean_std(values: Iterable[Any]) -> tuple[float, float, int]:
@@ -226,14 +227,23 @@ def _budget_order(frame: pd.DataFrame, failed: pd.DataFrame) -> dict[str, tuple[
     return order
 
 
-def _groups(frame: pd.DataFrame, failed: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """The (split, budget, profile) tables of one dataset, in display order."""
-    cols = ["split", "budget", "profile"]
+GroupKey = tuple[str, str, str, str]  # split, budget, profile, cv folds file ("" for a fixed split)
+
+
+def _split_order(split: str) -> tuple[int, str]:
+    """Sort key of a split: pooled CV splits with more folds first, then by name; fixed splits by name."""
+    match = _CV_LABEL.match(split)
+    return (-int(match.group(1)) if match else 0, split)
+
+
+def _groups(frame: pd.DataFrame, failed: pd.DataFrame) -> list[GroupKey]:
+    """The (split, budget, profile, cv) tables of one dataset, in display order."""
+    cols = ["split", "budget", "profile", "cv"]
     keys = {tuple(k) for k in frame[cols].itertuples(index=False)} | {
         tuple(k) for k in failed[cols].itertuples(index=False)
     }
     order = _budget_order(frame, failed)
-    return sorted(keys, key=lambda k: (k[0], order[k[1]], k[2]))  # type: ignore[return-value]
+    return sorted(keys, key=lambda k: (_split_order(k[0]), order[k[1]], k[2], k[3]))  # type: ignore[return-value]
 
 
 def _method_rows(
@@ -263,10 +273,8 @@ def _method_row(rank: str, method: str, is_ref: bool, runs: pd.DataFrame, highli
         format_mean_std(runs["accuracy"], 100, 1),
         format_mean_std(runs["kappa"], 1, 3),
     ]
-    for cls in highlight:
-        for short in ("se", "ppv"):
-            column = f"{short}:{cls}"
-            row.append(format_mean_std(runs[column], 100, 1) if column in runs else DASH)
+    for column, _ in class_columns(highlight):
+        row.append(format_mean_std(runs[column], 100, 1) if column in runs else DASH)
     seeds = sorted(int(s) for s in runs["seed"])
     row += [
         format_count(runs["params"]),
@@ -280,11 +288,24 @@ def _method_row(rank: str, method: str, is_ref: bool, runs: pd.DataFrame, highli
     return row
 
 
+CLASS_METRIC_TITLES = {"se": "Se", "ppv": "+P", "f1": "F1"}
+
+
+def class_columns(highlight: Sequence[str]) -> list[tuple[str, str]]:
+    """(frame column, title) of the per-class columns: a class name gives its Se and +P (``S`` -> Se S, +P S);
+    ``metric:class`` gives that one score (``f1:N1`` -> F1 N1)."""
+    columns = []
+    for entry in highlight:
+        metric, sep, cls = entry.partition(":")
+        pairs = [(metric, cls)] if sep else [("se", entry), ("ppv", entry)]
+        columns += [(f"{m}:{c}", f"{CLASS_METRIC_TITLES[m]} {_escape(c)} (%)") for m, c in pairs]
+    return columns
+
+
 def _table_header(highlight_classes: Sequence[str]) -> tuple[list[str], list[bool]]:
     """Column titles and right-alignment flags of a per-dataset table."""
     header = ["rank", "method", "macro-F1 (%)", "accuracy (%)", "κ"]
-    for cls in highlight_classes:
-        header += [f"Se {_escape(cls)} (%)", f"+P {_escape(cls)} (%)"]
+    header += [title for _, title in class_columns(highlight_classes)]
     header += ["params", "MACs", "CPU latency (ms)", "search cost (units)", "train cost (units)", "n", "seeds"]
     right = [True, False, *[True] * (len(header) - 3), False]
     return header, right
@@ -297,21 +318,41 @@ def _budget_text(group: pd.DataFrame, budget: str) -> str:
     return f"budget `{budget}`{suffix}"
 
 
+def _label_line(profile: str, cv: str, group: pd.DataFrame, failures: pd.DataFrame) -> str:
+    """The line under a table's heading: profile, hardware, seeds, run counts and, for CV, the folds file."""
+    hardware = ", ".join(sorted(set(group["hardware"]))) or DASH
+    seeds = ", ".join(str(s) for s in sorted({int(s) for s in group["seed"]})) or DASH
+    if cv:
+        failed_note = f", {_plural(len(failures), 'failed fold')}" if len(failures) else ""
+        counts = _plural(len(group), "pooled run") + failed_note
+        return f"Profile `{profile}` · hardware: {hardware} · seeds: {seeds} · {counts} · {cv}"
+    failed_note = f", {len(failures)} failed" if len(failures) else ""
+    return f"Profile `{profile}` · hardware: {hardware} · seeds: {seeds} · {len(group)} ok runs{failed_note}"
+
+
+def _plural(count: int, noun: str) -> str:
+    """``1 pooled run``, ``2 pooled runs``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _failure_line(failure: Any) -> str:
+    """One failed-run bullet: method, seed, the fold for a CV fold, and the error."""
+    fold = f", fold {failure.fold}" if failure.fold != "" else ""
+    return f"- `{failure.method}` seed {failure.seed}{fold}: {failure.error}"
+
+
 def _render_group(
-    key: tuple[str, str, str],
+    key: GroupKey,
     group: pd.DataFrame,
     failures: pd.DataFrame,
     highlight_classes: Sequence[str],
     reference_methods: Sequence[str],
 ) -> str:
-    """Heading, label line, table and failed-run list of one (split, budget, profile)."""
-    split, budget, profile = key
-    hardware = ", ".join(sorted(set(group["hardware"]))) or DASH
-    seeds = ", ".join(str(s) for s in sorted({int(s) for s in group["seed"]})) or DASH
-    failed_note = f", {len(failures)} failed" if len(failures) else ""
+    """Heading, label line, table and failed-run list of one (split, budget, profile, cv)."""
+    split, budget, profile, cv = key
     parts = [
         f"## {split} · {_budget_text(group, budget)} · profile `{profile}`",
-        f"Profile `{profile}` · hardware: {hardware} · seeds: {seeds} · {len(group)} ok runs{failed_note}",
+        _label_line(profile, cv, group, failures),
     ]
     if len(group):
         header, right = _table_header(highlight_classes)
@@ -319,7 +360,7 @@ def _render_group(
     else:
         parts.append("No successful runs.")
     if len(failures):
-        lines = [f"- `{r.method}` seed {r.seed}: {r.error}" for r in failures.itertuples(index=False)]
+        lines = [_failure_line(r) for r in failures.itertuples(index=False)]
         parts.append("Failed runs (not averaged):\n\n" + "\n".join(lines))
     return "\n\n".join(parts)
 
@@ -330,18 +371,28 @@ def render_dataset(
     highlight_classes: Sequence[str] = (),
     reference_methods: Sequence[str] = REFERENCE_METHODS,
 ) -> str:
-    """Markdown page of one dataset: one table per (split, budget tier, profile), best mean macro-F1 first."""
+    """Markdown page of one dataset: one table per (split, budget tier, profile), best mean macro-F1 first.
+
+    Cross-validation folds are pooled per run (``pool_cv_records``); a table holds one fold set.
+    """
     records = [r for r in results if r.key.dataset == dataset]
     frame, failed = results_frame(records), failed_frame(records)
     parts = [f"# {dataset} leaderboard", f"> {GENERATED_NOTE}", LEGEND]
+    if (frame["cv"] != "").any() or (failed["cv"] != "").any():
+        parts.append(CV_NOTE)
     groups = _groups(frame, failed)
     for key in groups:
-        in_group = (frame["split"] == key[0]) & (frame["budget"] == key[1]) & (frame["profile"] == key[2])
-        failed_in = (failed["split"] == key[0]) & (failed["budget"] == key[1]) & (failed["profile"] == key[2])
-        parts.append(_render_group(key, frame[in_group], failed[failed_in], highlight_classes, reference_methods))
+        parts.append(_render_group(key, _in_group(frame, key), _in_group(failed, key), highlight_classes,
+                                   reference_methods))  # fmt: skip
     if not groups:
         parts.append("No results.")
     return "\n\n".join(parts) + "\n"
+
+
+def _in_group(frame: pd.DataFrame, key: GroupKey) -> pd.DataFrame:
+    """The rows of ``frame`` in the (split, budget, profile, cv) table ``key``."""
+    mask = (frame["split"] == key[0]) & (frame["budget"] == key[1]) & (frame["profile"] == key[2])
+    return frame[mask & (frame["cv"] == key[3])]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -349,11 +400,12 @@ def render_dataset(
 
 
 def _best_method(runs: pd.DataFrame, reference_methods: Sequence[str]) -> tuple[str, str, int]:
-    """(method, macro-F1 text, n) of the best non-reference method, pooled over splits and seeds."""
+    """(method, macro-F1 text, n) of the best method with its default options (no reference, no ablation variant
+    ``name[option=value]``: one tuned variant would otherwise win on a single seed), over seeds."""
     best: tuple[float, str, pd.DataFrame] | None = None
     for method, method_runs in runs.groupby("method", sort=True):
         mean, _, n = mean_std(method_runs["macro_f1"])
-        if str(method) in reference_methods or n == 0:
+        if str(method) in reference_methods or "[" in str(method) or n == 0:
             continue
         if best is None or mean > best[0]:
             best = (mean, str(method), method_runs)
@@ -379,7 +431,7 @@ def _dataset_link(dataset: str) -> str:
 
 
 def render_index(results: Iterable[RunResult], reference_methods: Sequence[str] = REFERENCE_METHODS) -> str:
-    """Top-level markdown: datasets with links and record counts, then the best method per budget and profile."""
+    """Top-level markdown: datasets with links and record counts, then the best method per budget, profile, split."""
     records = sorted_records(results)
     datasets = sorted({r.key.dataset for r in records})
     parts = ["# KD-NAS Bench leaderboards", f"> {GENERATED_NOTE}"]
@@ -387,24 +439,30 @@ def render_index(results: Iterable[RunResult], reference_methods: Sequence[str] 
         return "\n\n".join([*parts, "No results."]) + "\n"
     header = ["dataset", "runs (ok)", "failed", "splits", "budgets", "profiles", "methods"]
     parts.append(markdown_table(header, _index_counts(records, datasets), [False, *[True] * 6]))
-    parts.append("## Best method per budget and profile")
+    parts.append("## Best method per budget, profile and split")
     parts.append(
-        "Best mean test macro-F1 (%) over all splits and seeds, reference models "
-        f"({', '.join(f'`{m}`' for m in reference_methods)}) excluded; n counts the runs averaged."
+        "Best mean test macro-F1 (%) over seeds, reference models "
+        f"({', '.join(f'`{m}`' for m in reference_methods)}) and ablation variants (`method[option=value]`) "
+        "excluded; n counts the runs averaged."
     )
     frame, failed = results_frame(records), failed_frame(records)
+    if (frame["cv"] != "").any():
+        parts.append("For a cross-validated dataset a run is one seed's folds pooled into one confusion matrix, and "
+                     "the split says how many folds it pools (see its page).")  # fmt: skip
     rows = []
     for dataset in datasets:
         mine, failed_mine = frame[frame["dataset"] == dataset], failed[failed["dataset"] == dataset]
         order = _budget_order(mine, failed_mine)
-        cells = sorted({(b, p) for b, p in mine[["budget", "profile"]].itertuples(index=False)},
-                       key=lambda c: (order[c[0]], c[1]))  # fmt: skip
-        for budget, profile in cells:
-            runs = mine[(mine["budget"] == budget) & (mine["profile"] == profile)]
+        cells = sorted({tuple(c) for c in mine[["budget", "profile", "split"]].itertuples(index=False)},
+                       key=lambda c: (order[c[0]], c[1], c[2]))  # fmt: skip
+        for budget, profile, split in cells:
+            runs = mine[(mine["budget"] == budget) & (mine["profile"] == profile) & (mine["split"] == split)]
             method, score, n = _best_method(runs, reference_methods)
-            rows.append([_dataset_link(dataset), f"`{budget}`", f"`{profile}`", method, score, str(n)])
-    header = ["dataset", "budget", "profile", "best method", "macro-F1 (%)", "n"]
-    parts.append(markdown_table(header, rows, [False, False, False, False, True, True]) if rows else "No OK runs.")
+            rows.append([_dataset_link(dataset), f"`{budget}`", f"`{profile}`", _escape(split), method, score,
+                         str(n)])
+    header = ["dataset", "budget", "profile", "split", "best method", "macro-F1 (%)", "n"]
+    right = [False, False, False, False, False, True, True]
+    parts.append(markdown_table(header, rows, right) if rows else "No OK runs.")
     return "\n\n".join(parts) + "\n"
 
 
@@ -481,7 +539,7 @@ def write_leaderboards(
 ) -> list[Path]:
     """Write ``<dataset>.md`` (+ ``<dataset>_pareto.png`` when matplotlib imports) per dataset and ``README.md``.
 
-    ``highlight`` maps a dataset name to the classes whose Se/+P get columns. Returns the written paths.
+    ``highlight`` maps a dataset name to its per-class columns (see ``class_columns``). Returns the written paths.
     """
     records = sorted_records(results)
     highlight = highlight or {}

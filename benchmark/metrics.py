@@ -33,7 +33,8 @@ def classification_metrics(
 
     ``y_true``/``y_pred`` hold class indices into ``classes``. ``per_class[name]`` has ``f1``, ``sensitivity``
     (recall), ``ppv`` (positive predictivity, precision) and ``support``; ``confusion`` rows are true classes and
-    columns predicted classes, both in ``classes`` order. A score with a zero denominator is 0.
+    columns predicted classes, both in ``classes`` order, which ``classes`` and ``scored_classes`` (the class
+    names the macro average ran over) record. A score with a zero denominator is 0.
     """
     true = np.asarray(y_true, dtype=np.int64).ravel()
     pred = np.asarray(y_pred, dtype=np.int64).ravel()
@@ -56,7 +57,35 @@ def classification_metrics(
         "per_class": per_class,
         "confusion": confusion_matrix(true, pred, labels=labels).astype(int).tolist(),
         "n": int(true.size),
+        "classes": list(classes),
+        "scored_classes": [classes[i] for i in scored],
     }
+
+
+def metrics_from_confusion(
+    confusion: Sequence[Sequence[int]] | np.ndarray,
+    classes: Sequence[str],
+    scored_classes: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """``classification_metrics`` of the predictions a confusion matrix (rows true, columns predicted) counts.
+
+    The matrix is expanded back into (true, predicted) label pairs and scored by ``classification_metrics``, so
+    both paths give identical numbers by construction. Summing per-fold matrices first gives pooled CV metrics.
+    """
+    counts = _confusion_counts(confusion, len(classes))
+    true_idx, pred_idx = np.divmod(np.arange(counts.size), len(classes))
+    flat = counts.ravel()
+    return classification_metrics(np.repeat(true_idx, flat), np.repeat(pred_idx, flat), classes, scored_classes)
+
+
+def _confusion_counts(confusion: Sequence[Sequence[int]] | np.ndarray, n_classes: int) -> np.ndarray:
+    """The matrix as a non-negative int64 array of shape (n_classes, n_classes); raise otherwise."""
+    array = np.asarray(confusion)
+    if array.shape != (n_classes, n_classes):
+        raise ValueError(f"confusion matrix of shape {array.shape} does not match {n_classes} classes")
+    if array.size and (not np.all(np.isfinite(array)) or np.any(array < 0) or np.any(array != np.round(array))):
+        raise ValueError("confusion matrix entries must be non-negative integers")
+    return array.astype(np.int64)
 
 
 def _check_labels(true: np.ndarray, pred: np.ndarray, n_classes: int) -> None:

@@ -66,18 +66,33 @@ class Protocol:
 
 
 def _staged(stem: int, stages: list[tuple[int, int, int, int]], block: str, expand: float = 1.0,
-            se: bool = False, stem_stride: int = 2) -> ArchSpec:
+            se: bool = False, stem_stride: int = 2, stem_kernel: int = 7) -> ArchSpec:
     """A ``staged_cnn`` spec from (channels, depth, stride, kernel) tuples."""
     spec = StagedCNNSpec(
-        stem_channels=stem, stem_stride=stem_stride,
+        stem_channels=stem, stem_kernel=stem_kernel, stem_stride=stem_stride,
         stages=tuple(StageSpec(c, d, s, k, block=block, expand=expand, se=se) for c, d, s, k in stages),
     )
     return ArchSpec("staged_cnn", spec.to_dict())
 
 
+def _eeg(stem: int, stages: list[tuple[int, int, int, int]], block: str) -> ArchSpec:
+    """A staged CNN for 30-s single-channel EEG epochs (1, 3000) at 100 Hz.
+
+    The stem is one wide, strided conv: kernel 25 (0.25 s, a few alpha/spindle cycles; wider than the
+    stride, so no sample is skipped) with stride 6, 3000 -> 500 samples, so every later layer runs on few positions.
+    """
+    return _staged(stem, stages, block, stem_stride=6, stem_kernel=25)
+
+
 # Teachers: residual CNNs whose early striding keeps MACs low (stem stride 2, then stride 2 per stage).
+# The EEG teacher strides harder (stem /6, first stage /4, then /2 per stage: 3000 -> 500 -> 125 -> 63 -> 32 -> 16,
+# an output step of 1.92 s). Measured with benchmark.metrics (count_params, count_macs on (1, 3000), 5 classes):
+# 655,685 params, 24.7 M MACs per epoch — the size of AttnSleep (~0.5 M) and half of TinySleepNet (~1.3 M), so a
+# strong reference, yet a (1, 3000) batch of 64 trains (forward + backward + AdamW) in ~0.12 s on 2 CPU threads
+# (~520 samples/s: a 700-sample smoke epoch in ~1.4 s), and a ~40k-epoch fold trains 60 epochs in minutes on a GPU.
 TEACHERS: dict[str, ArchSpec] = {
     "ecg": _staged(24, [(32, 1, 2, 7), (64, 2, 2, 5), (96, 2, 2, 5), (128, 1, 2, 3)], "res"),  # 364k params
+    "eeg": _eeg(32, [(48, 1, 4, 9), (64, 2, 2, 7), (128, 2, 2, 5), (192, 1, 2, 3)], "res"),  # 656k params, 24.7M MACs
     "tiny": _staged(16, [(16, 1, 2, 5), (24, 1, 2, 3), (32, 1, 2, 3)], "res"),
 }
 
@@ -93,9 +108,25 @@ _TOY_TIERS = {
     "tiny": BudgetTier("tiny", 2_000, _staged(8, [(8, 1, 2, 5), (12, 1, 2, 3), (16, 1, 2, 3)], "sep")),
     "small": BudgetTier("small", 8_000, _staged(8, [(12, 1, 2, 5), (16, 1, 2, 3), (32, 1, 2, 3)], "sep")),
 }
-BUDGET_TIERS: dict[str, dict[str, BudgetTier]] = {"mitbih": _ECG_TIERS, "synthetic": _TOY_TIERS}
-DEFAULT_BUDGET = {"mitbih": "small", "synthetic": "small"}
-DATASET_TEACHER = {"mitbih": "ecg", "synthetic": "tiny"}
+# Sleep staging from one EEG channel. Published models are 0.5-1.3 M params (AttnSleep ~0.5 M, TinySleepNet ~1.3 M);
+# these tiers are for wearables (a headband MCU), twice the ECG tiers since 5-class staging of 30-s epochs needs
+# more context than beat classification. Defaults (wide /6 stem, then /2 per stage; 3000 -> 500 -> ... -> 32),
+# measured params and MACs per (1, 3000) epoch, 5 classes:
+#   tiny    10,637 params (66% of 16k),  0.70 M MACs
+#   small   52,805 params (83% of 64k),  3.36 M MACs
+#   medium 217,669 params (85% of 256k), 13.19 M MACs
+_EEG_TIERS = {
+    "tiny": BudgetTier("tiny", 16_000, _eeg(12, [(16, 1, 2, 9), (32, 1, 2, 7), (48, 2, 2, 5), (80, 1, 2, 3)], "sep")),
+    "small": BudgetTier(
+        "small", 64_000, _eeg(16, [(32, 1, 2, 9), (64, 2, 2, 7), (128, 2, 2, 5), (128, 1, 2, 3)], "sep")),
+    "medium": BudgetTier(
+        "medium", 256_000, _eeg(32, [(64, 1, 2, 9), (128, 2, 2, 7), (256, 2, 2, 5), (320, 1, 2, 3)], "sep")),
+}
+BUDGET_TIERS: dict[str, dict[str, BudgetTier]] = {
+    "mitbih": _ECG_TIERS, "synthetic": _TOY_TIERS, "sleepedf20": _EEG_TIERS, "sleepedf78": _EEG_TIERS,
+}
+DEFAULT_BUDGET = {"mitbih": "small", "synthetic": "small", "sleepedf20": "small", "sleepedf78": "small"}
+DATASET_TEACHER = {"mitbih": "ecg", "synthetic": "tiny", "sleepedf20": "eeg", "sleepedf78": "eeg"}
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(

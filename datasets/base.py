@@ -80,13 +80,18 @@ class Dataset(ABC):
     classes: ClassVar[tuple[str, ...]]
     scored_classes: ClassVar[tuple[str, ...]]
     main_metric: ClassVar[str] = "macro_f1"
-    highlight_classes: ClassVar[tuple[str, ...]] = ()  # classes whose Se/+P the leaderboard shows
+    # leaderboard per-class columns: "S" shows Se and +P of class S, "f1:N1" the F1 of class N1
+    highlight_classes: ClassVar[tuple[str, ...]] = ()
     n_folds: ClassVar[int] = 1  # 1: a fixed train/val/test split; >1: cross-validation folds
     citation: ClassVar[str] = ""
 
     @abstractmethod
     def load(self, data_root: Path, cache_dir: Path, fold: int = 0) -> DatasetBundle:
         """Load (from cache when possible) the split for ``fold``; raise DataError naming any bad file."""
+
+    def prepare(self, data_root: Path, cache_dir: Path) -> None:
+        """Check the source files and build the caches once, before jobs load folds (default: load fold 0)."""
+        self.load(data_root, cache_dir, 0)
 
     def split_name(self, fold: int = 0) -> str:
         return "fixed" if self.n_folds == 1 else f"fold{fold:02d}"

@@ -26,7 +26,9 @@ end and selects and reports on the same held-out set). Implemented here, on the 
 
 Deviations, each with its reason:
 - Input: raw 1-D signal through a conv stem instead of 3-channel spectrogram images (the benchmark's
-  protocol feeds every method the same raw windows).
+  protocol feeds every method the same raw windows). The stem's strides follow the input length
+  (``stem_for_length``): /4 for 256-sample beats (64 tokens), /24 for 3000-sample EEG epochs (125 tokens),
+  so attention stays affordable on long inputs.
 - Backbone: the student is a 3-stage transformer on conv tokens, not the original per-channel encoders +
   fusion encoder (one input stream here); the three phases are the three stage outputs. Transformer stages
   are kept (rather than conv stages) because the original searches AutoFormer's dimensions (width, heads,
@@ -188,7 +190,7 @@ class MPKDNAS(Method):
         cfg = self.config
         targets = self.teacher_targets(ctx)
         in_channels, n_classes = ctx.data.input_shape[0], ctx.data.n_classes
-        space = SearchSpace.for_budget(ctx.max_params)
+        space = SearchSpace.for_budget(ctx.max_params, input_length=ctx.data.input_shape[-1])
         rng = random.Random(ctx.seed)
 
         def fits(choice: tuple[StageChoice, ...]) -> bool:
@@ -225,7 +227,8 @@ class MPKDNAS(Method):
                       step_hook=step_hook if cfg.sampling == "step" else None, scorer=scorer)
         best, trace = self.evolve(ctx, space, supernet, model, fits, sample, rng)
         ctx.notes["search"] = {"space": {"dims": space.dims, "heads": space.heads, "mlp_ratios": space.mlp_ratios,
-                                         "depths": space.depths}, "supernet_epochs": fit.epochs_run,
+                                         "depths": space.depths, "stem": space.stem},
+                               "supernet_epochs": fit.epochs_run,
                                "sampling": cfg.sampling, **trace}
         return to_arch(space, best)
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -28,3 +32,34 @@ def data_root(request: pytest.FixtureRequest) -> Path:
 def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache folder shared by the tests of one session (preprocessed data, teachers)."""
     return tmp_path_factory.mktemp("kdnas-cache")
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """(base URL, served folder) of a local HTTP server."""
+    served = tmp_path / "served"
+    served.mkdir()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(served)))
+    thread = threading.Thread(target=partial(httpd.serve_forever, poll_interval=0.05), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", served
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.fixture(scope="session")
+def fake_sleepedf20(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root holding all 39 Sleep-EDF-20 nights as short generated EDF files (plus their SHA256SUMS.txt)."""
+    from sleepedf_fakes import write_dataset
+
+    from datasets.sleepedf import SleepEDF20
+
+    root = tmp_path_factory.mktemp("fake-sleepedf20")
+    write_dataset(root, SleepEDF20())
+    return root

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import threading
-from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,25 +13,6 @@ from datasets.base import DataError
 from datasets.cache import read_sha256sums, sha256_file
 from datasets.download import fetch_physionet
 from datasets.mitbih import MITBIH
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """(base URL, served folder) of a local HTTP server."""
-    served = tmp_path / "served"
-    served.mkdir()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(served)))
-    thread = threading.Thread(target=partial(httpd.serve_forever, poll_interval=0.05), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/", served
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
 
 
 def write_sums(folder: Path) -> dict[str, str]:

@@ -9,19 +9,25 @@ from __future__ import annotations
 import difflib
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import cohen_kappa_score, f1_score, recall_score
 
+from benchmark.cv_pooling import pool_cv_records
 from benchmark.leaderboard import (
     DASH,
+    class_columns,
+    failed_frame,
     format_mean_std,
     render_dataset,
     render_index,
     results_frame,
     write_leaderboards,
 )
+from benchmark.metrics import classification_metrics
 from benchmark.results import JobKey, RunResult
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -199,3 +205,211 @@ def test_write_leaderboards(tmp_path: Path) -> None:
 def test_empty_results() -> None:
     assert "No results." in render_dataset([], "toy")
     assert "No results." in render_index([])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Cross-validated datasets: folds pooled per run
+
+SLEEP_CLASSES = ("W", "N1", "N2", "N3", "REM")  # not alphabetical: per_class comes back sorted from JSON
+FOLDS_SHA = "ab12cd34" + "5" * 56
+OTHER_SHA = "ffee0011" + "6" * 56
+SKILL = {"alpha": 0.8, "beta": 0.6, "student": 0.5}
+
+
+def _fold_labels(method: str, seed: int, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic test labels and predictions of one fold of ``sleep``; a more skilled method errs less."""
+    rng = np.random.default_rng([sorted(SKILL).index(method), seed, fold])
+    n = 40 + 7 * fold
+    true = rng.integers(0, len(SLEEP_CLASSES), size=n)
+    pred = np.where(rng.random(n) < SKILL[method], true, rng.integers(0, len(SLEEP_CLASSES), size=n))
+    return true, pred
+
+
+def _cv_record(
+    method: str,
+    seed: int,
+    fold: int,
+    status: str = "ok",
+    n_folds: int = 20,
+    sha: str = FOLDS_SHA,
+    error: str | None = None,
+) -> RunResult:
+    """A fold record of dataset ``sleep`` (made by ``_record``), round-tripped through JSON like one read from disk."""
+    scores = (0.0, 0.0, 0.0, 0.5, 0.5)  # replaced by metrics from the fold's labels
+    base = _record(method, "small", seed, scores, params=900 + 10 * fold, status=status, error=error)
+    cv = {"n_folds": n_folds, "fold": fold, "folds_file": "sleep-folds-v1.json", "folds_sha256": sha,
+          "scheme": f"subject-wise {n_folds}-fold CV"}  # fmt: skip
+    metrics = classification_metrics(*_fold_labels(method, seed, fold), SLEEP_CLASSES) if status == "ok" else {}
+    record = replace(
+        base,
+        key=replace(base.key, dataset="sleep", split=f"fold{fold:02d}"),
+        metrics=metrics,
+        config={"dataset_card": {"cv": cv}, "main_metric": "macro_f1"},
+    )
+    return RunResult.from_json(record.to_json())
+
+
+def cv_records() -> list[RunResult]:
+    """alpha: seeds 0, 1 on folds 0-2 (seed 1's fold 3 failed); student: seed 0 on folds 0-2; beta: folds 0-3."""
+    return [
+        *(_cv_record("alpha", seed, fold) for seed in (0, 1) for fold in range(3)),
+        _cv_record("alpha", 1, 3, status="failed", error="RuntimeError: CUDA out of memory"),
+        *(_cv_record("student", 0, fold) for fold in range(3)),
+        *(_cv_record("beta", 0, fold) for fold in range(4)),
+    ]
+
+
+def _pooled_by_hand(method: str, seed: int, folds: range) -> tuple[np.ndarray, np.ndarray]:
+    """The run's labels and predictions concatenated over ``folds``."""
+    pairs = [_fold_labels(method, seed, fold) for fold in folds]
+    return np.concatenate([t for t, _ in pairs]), np.concatenate([p for _, p in pairs])
+
+
+def _pooled(records: list[RunResult], method: str, seed: int) -> list[RunResult]:
+    return [r for r in pool_cv_records(records) if r.ok and r.key.method == method and r.key.seed == seed]
+
+
+def test_cv_dataset_page_matches_golden() -> None:
+    per_class_f1 = tuple(f"f1:{c}" for c in SLEEP_CLASSES)  # what the Sleep-EDF datasets show
+    _check_golden("leaderboard_cv_synthetic.md", render_dataset(cv_records(), "sleep", per_class_f1))
+
+
+def test_cv_index_matches_golden() -> None:
+    _check_golden("leaderboard_index_cv_synthetic.md", render_index([*cv_records(), *synthetic_records()]))
+
+
+def test_cv_pooled_metrics_score_the_summed_confusion() -> None:
+    (pooled,) = _pooled(cv_records(), "alpha", 0)
+    true, pred = _pooled_by_hand("alpha", 0, range(3))
+    labels = list(range(len(SLEEP_CLASSES)))
+    assert pooled.metrics["n"] == len(true) == 40 + 47 + 54
+    assert pooled.metrics["macro_f1"] == pytest.approx(f1_score(true, pred, labels=labels, average="macro"), abs=1e-12)
+    assert pooled.metrics["kappa"] == pytest.approx(cohen_kappa_score(true, pred), abs=1e-12)
+    assert pooled.metrics["accuracy"] == pytest.approx(np.mean(true == pred), abs=1e-12)
+    se = recall_score(true, pred, labels=labels, average=None)
+    assert pooled.metrics["per_class"]["N1"]["sensitivity"] == pytest.approx(se[1], abs=1e-12)
+    per_fold_mean = np.mean([_cv_record("alpha", 0, f).metrics["macro_f1"] for f in range(3)])
+    assert pooled.metrics["macro_f1"] != pytest.approx(per_fold_mean, abs=1e-6)  # pooled, not a mean over folds
+    assert pooled.deployed_params == pytest.approx(910)  # 900, 910, 920: the mean over the pooled folds
+    assert pooled.macs == pytest.approx(910 * 12)
+
+
+def test_cv_table_shows_pooled_mean_over_seeds() -> None:
+    markdown = render_dataset(cv_records(), "sleep", ("N1",))
+    f1 = [100 * f1_score(*_pooled_by_hand("alpha", seed, range(3)), average="macro") for seed in (0, 1)]
+    row = _table_row(markdown, "3 of 20 folds pooled", "alpha")
+    assert row[2] == f"{np.mean(f1):.1f} ± {np.std(f1, ddof=1):.1f}"
+    assert row[-2:] == ["2", "0, 1"]
+    assert row[7] == "910"  # params: mean over folds, equal for both seeds
+    assert "metrics pooled over folds: per-fold confusion matrices summed, then scored; ± is over seeds" in markdown
+
+
+def test_cv_label_names_the_pooled_folds() -> None:
+    markdown = render_dataset(cv_records(), "sleep")
+    heading = "## 20-fold CV (3 of 20 folds pooled: 0\u20132) · budget `small` (≤ 1,000 params) · profile `quick`"
+    assert heading in markdown
+    assert "## 20-fold CV (4 of 20 folds pooled: 0\u20133) · budget" in markdown
+    assert "subject-wise 20-fold CV, folds file `sleep-folds-v1.json` (sha256 `ab12cd34`)" in markdown
+    full = [_cv_record("alpha", 0, fold, n_folds=3) for fold in range(3)]
+    assert [r.key.split for r in pool_cv_records(full)] == ["3-fold CV (3 of 3 folds pooled)"]
+    gaps = [_cv_record("alpha", 0, fold) for fold in (0, 1, 5, 7, 8, 9, 10)]
+    assert [r.key.split for r in pool_cv_records(gaps)] == ["20-fold CV (7 of 20 folds pooled: 0, 1, 5, 7\u201310)"]
+
+
+def test_cv_different_fold_sets_land_in_different_tables() -> None:
+    markdown = render_dataset(cv_records(), "sleep")
+    assert _table_row(markdown, "4 of 20 folds pooled", "beta")[-2:] == ["1", "0"]
+    with pytest.raises(AssertionError):
+        _table_row(markdown, "4 of 20 folds pooled", "alpha")
+    with pytest.raises(AssertionError):
+        _table_row(markdown, "3 of 20 folds pooled", "beta")
+    assert _table_row(markdown, "3 of 20 folds pooled", "alpha")[0] == "1"
+    assert markdown.index("4 of 20 folds pooled") < markdown.index("3 of 20 folds pooled")  # more folds first
+
+
+def test_cv_failed_fold_listed_not_pooled() -> None:
+    records = cv_records()
+    (pooled,) = _pooled(records, "alpha", 1)
+    assert pooled.config["dataset_card"]["cv"]["folds"] == [0, 1, 2]
+    assert pooled.metrics["n"] == len(_pooled_by_hand("alpha", 1, range(3))[0])
+    failed = failed_frame(records)
+    assert failed[["method", "seed", "fold"]].values.tolist() == [["alpha", 1, "3"]]
+    assert failed["split"].tolist() == ["20-fold CV (3 of 20 folds pooled: 0\u20132)"]
+    markdown = render_dataset(records, "sleep")
+    section = markdown.split("3 of 20 folds pooled", 1)[1]
+    assert "- `alpha` seed 1, fold 3: RuntimeError: CUDA out of memory" in section
+    assert "seeds: 0, 1 · 3 pooled runs, 1 failed fold ·" in section
+    cell = "sleep/20-fold CV (3 of 20 folds pooled: 0\u20132)/small/quick/alpha"
+    assert results_frame(records).attrs["n_failed"] == {cell: 1}
+
+
+def test_cv_run_without_ok_folds_gets_its_own_table() -> None:
+    lost = _cv_record("beta", 5, 2, status="failed", error="RuntimeError: NaN loss")
+    markdown = render_dataset([*cv_records(), lost], "sleep")
+    section = markdown.split("## 20-fold CV (0 of 20 folds pooled) · budget", 1)[1]
+    assert "No successful runs." in section and "- `beta` seed 5, fold 2: RuntimeError: NaN loss" in section
+    assert markdown.index("3 of 20 folds pooled") < markdown.index("0 of 20 folds pooled")
+
+
+def test_cv_failed_fold_without_card_joins_its_run() -> None:
+    early = _record("alpha", "small", 0, status="failed", error="DataError: missing file")  # failed before the card
+    early = replace(early, key=replace(early.key, dataset="sleep", split="fold04"))
+    markdown = render_dataset([*cv_records(), early], "sleep")
+    assert "- `alpha` seed 0, fold 4: DataError: missing file" in markdown.split("3 of 20 folds pooled", 1)[1]
+    assert "## fold04" not in markdown
+
+
+def test_cv_folds_files_are_not_pooled_together() -> None:
+    mixed = [_cv_record("alpha", 0, 0), _cv_record("alpha", 0, 1), _cv_record("alpha", 0, 2, sha=OTHER_SHA)]
+    pooled = pool_cv_records(mixed)
+    assert [(r.key.split, r.config["dataset_card"]["cv"]["folds_sha256"][:8]) for r in pooled] == [
+        ("20-fold CV (1 of 20 folds pooled: 2)", "ffee0011"),
+        ("20-fold CV (2 of 20 folds pooled: 0, 1)", "ab12cd34"),
+    ]
+    other_seed = [_cv_record("alpha", 2, fold, sha=OTHER_SHA) for fold in range(3)]
+    markdown = render_dataset([*cv_records(), *other_seed], "sleep")
+    heading = "## 20-fold CV (3 of 20 folds pooled: 0\u20132) · budget"
+    assert markdown.count(heading) == 2  # same folds, different folds file: two tables, not one
+    other = markdown.split("(sha256 `ffee0011`)", 1)[1].split("\n## ", 1)[0]
+    assert "seeds: 2 · 1 pooled run ·" in markdown.split("(sha256 `ffee0011`)", 1)[0].rsplit("\n", 1)[-1]
+    assert _table_row(other, "|", "alpha")[-2:] == ["1", "2"]
+
+
+def test_cv_output_independent_of_record_order() -> None:
+    records = [*cv_records(), *synthetic_records()]
+    shuffled = records[:]
+    random.Random(3).shuffle(shuffled)
+    assert render_dataset(shuffled, "sleep", ("N1",)) == render_dataset(records, "sleep", ("N1",))
+    assert render_dataset(records[::-1], "sleep", ("N1",)) == render_dataset(records, "sleep", ("N1",))
+    assert render_index(shuffled) == render_index(records)
+    assert pool_cv_records(shuffled) == pool_cv_records(records)
+
+
+def test_cv_index_uses_pooled_runs() -> None:
+    index = render_index(cv_records())
+    row = next(line for line in index.splitlines() if line.startswith("| [sleep](sleep.md) | `small`"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    alpha = [100 * f1_score(*_pooled_by_hand("alpha", seed, range(3)), average="macro") for seed in (0, 1)]
+    assert cells[3:] == ["20-fold CV (3 of 20 folds pooled: 0–2)", "alpha",
+                         f"{np.mean(alpha):.1f} ± {np.std(alpha, ddof=1):.1f}", "2"]
+    assert "| 20-fold CV (4 of 20 folds pooled: 0–3) | beta |" in index  # other fold sets are not mixed in
+
+
+def test_cv_fold_without_class_order_raises() -> None:
+    legacy = _cv_record("alpha", 0, 0)
+    legacy.metrics.pop("classes")
+    with pytest.raises(ValueError, match="sleep/fold00/small/quick/alpha/seed0: cannot pool"):
+        pool_cv_records([legacy, _cv_record("alpha", 0, 1)])
+
+
+def test_class_columns_give_se_and_ppv_for_a_class_and_one_score_for_metric_class() -> None:
+    assert class_columns(("S", "f1:N1")) == [("se:S", "Se S (%)"), ("ppv:S", "+P S (%)"), ("f1:N1", "F1 N1 (%)")]
+
+
+def test_index_best_method_ignores_ablation_variants() -> None:
+    default = [_record("alpha", "small", seed, (0.60 + seed / 100, 0.9, 0.5, 0.5, 0.5)) for seed in (0, 1)]
+    variant = replace(_record("alpha", "small", 0, (0.90, 0.9, 0.5, 0.5, 0.5)),
+                      key=JobKey("toy", "fixed", "small", "quick", "alpha", 0, "aux=false"))
+    index = render_index([*default, variant])
+    assert "| `small` | `quick` | fixed | alpha | 60.5 ± 0.7 | 2 |" in index
+    assert "alpha[aux=false]" in render_dataset([*default, variant], "toy")  # it still has its own row there

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
+from sklearn.metrics import cohen_kappa_score, f1_score
 from torch import nn
 
-from benchmark.metrics import classification_metrics, count_macs, count_params, cpu_latency_ms, summarise_model
+from benchmark.metrics import (
+    classification_metrics,
+    count_macs,
+    count_params,
+    cpu_latency_ms,
+    metrics_from_confusion,
+    summarise_model,
+)
 
 CLASSES = ("N", "S", "V")
 #                 true:  N  N  N  N  S  S  S  V  V  V
@@ -59,6 +68,65 @@ def test_absent_class_scores_zero() -> None:
     m = classification_metrics([0, 1, 1], [0, 1, 0], ("a", "b", "c"))
     assert m["per_class"]["c"] == {"f1": 0.0, "sensitivity": 0.0, "ppv": 0.0, "support": 0}
     assert m["confusion"][2] == [0, 0, 0]
+
+
+def test_metrics_record_class_order() -> None:
+    m = classification_metrics(Y_TRUE, Y_PRED, CLASSES, scored_classes=("V", "S"))
+    assert m["classes"] == ["N", "S", "V"]
+    assert m["scored_classes"] == ["V", "S"]
+    assert classification_metrics(Y_TRUE, Y_PRED, CLASSES)["scored_classes"] == ["N", "S", "V"]
+
+
+def _random_predictions(seed: int, n: int, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Skewed true labels and predictions that are right about 60% of the time."""
+    rng = np.random.default_rng(seed)
+    true = rng.choice(n_classes, size=n, p=np.linspace(1, 3, n_classes) / np.linspace(1, 3, n_classes).sum())
+    pred = np.where(rng.random(n) < 0.6, true, rng.integers(0, n_classes, size=n))
+    return true, pred
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_metrics_from_confusion_equals_classification_metrics(seed: int) -> None:
+    classes, scored = ("W", "N1", "N2", "N3", "REM"), ("N1", "N3", "REM")
+    true, pred = _random_predictions(seed, 200 + 37 * seed, len(classes))
+    direct = classification_metrics(true, pred, classes, scored)
+    assert metrics_from_confusion(direct["confusion"], classes, scored) == direct
+    unscored = classification_metrics(true, pred, classes)
+    assert metrics_from_confusion(np.asarray(direct["confusion"]), classes) == unscored
+
+
+def test_metrics_from_summed_fold_confusions_equal_concatenated_predictions() -> None:
+    classes = ("W", "N1", "N2", "N3", "REM")
+    (t1, p1), (t2, p2) = _random_predictions(10, 150, 5), _random_predictions(11, 90, 5)
+    fold1, fold2 = classification_metrics(t1, p1, classes), classification_metrics(t2, p2, classes)
+    summed = np.add(fold1["confusion"], fold2["confusion"])
+    pooled = metrics_from_confusion(summed, classes)
+    true, pred = np.concatenate([t1, t2]), np.concatenate([p1, p2])
+    assert pooled == classification_metrics(true, pred, classes)
+    # and against scikit-learn directly, not through classification_metrics
+    assert pooled["n"] == 240
+    assert pooled["macro_f1"] == pytest.approx(f1_score(true, pred, labels=range(5), average="macro"), abs=1e-12)
+    assert pooled["kappa"] == pytest.approx(cohen_kappa_score(true, pred), abs=1e-12)
+    assert pooled["accuracy"] == pytest.approx(np.mean(true == pred), abs=1e-12)
+    assert pooled["per_class"]["N1"]["support"] == int(np.sum(true == 1))
+
+
+def test_metrics_from_confusion_by_hand() -> None:
+    m = metrics_from_confusion([[3, 1, 0], [1, 2, 0], [1, 0, 2]], CLASSES)
+    assert m["macro_f1"] == pytest.approx(32 / 45)
+    assert m["kappa"] == pytest.approx(7 / 13)
+    assert m["n"] == 10 and m["per_class"]["V"]["ppv"] == 1.0
+
+
+def test_metrics_from_bad_confusion_raise() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        metrics_from_confusion([[1, 0], [0, 1]], CLASSES)
+    with pytest.raises(ValueError, match="non-negative integers"):
+        metrics_from_confusion([[1, 0, 0], [0, -1, 0], [0, 0, 1]], CLASSES)
+    with pytest.raises(ValueError, match="non-negative integers"):
+        metrics_from_confusion([[1, 0, 0], [0, 0.5, 0], [0, 0, 1]], CLASSES)
+    with pytest.raises(ValueError, match="empty"):
+        metrics_from_confusion(np.zeros((3, 3), dtype=int), CLASSES)
 
 
 def test_bad_inputs_raise() -> None:

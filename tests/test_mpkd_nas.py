@@ -4,16 +4,20 @@ import random
 import pytest
 import torch
 
-from benchmark.nn.arch import build_model
+from benchmark.nn.arch import ArchSpec, build_model
 from methods.aux_heads import AuxHeads, phase_features
 from methods.losses import wsl_soft_loss, wsl_weight
 from methods.spaces.transformer1d import (
+    DEFAULT_STEM,
     SearchSpace,
     StageChoice,
     Transformer1dSupernet,
     standalone_params,
+    stem_for_length,
     to_arch,
 )
+
+EEG_SPACE = SearchSpace.for_budget(64_000, input_length=3000)
 
 
 def test_wsl_matches_hand_computed_values() -> None:
@@ -50,6 +54,48 @@ def test_closed_form_params_equal_the_built_standalone_model(choice: tuple[Stage
     assert sum(p.numel() for p in model.parameters()) == standalone_params(SearchSpace(), choice, 4, 5)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_closed_form_params_are_exact_with_the_eeg_stem(seed: int) -> None:
+    choice = EEG_SPACE.sample(random.Random(seed))
+    arch = to_arch(EEG_SPACE, choice)
+    assert tuple(arch.params["stem"]) == (25, 6, 9, 4)
+    model = build_model(arch, 1, 5)
+    assert model.space.stem == (25, 6, 9, 4)
+    assert sum(p.numel() for p in model.parameters()) == standalone_params(EEG_SPACE, choice, 1, 5)
+
+
+def test_the_stem_follows_the_input_length() -> None:
+    assert SearchSpace.for_budget(32_000).stem == DEFAULT_STEM == (7, 2, 5, 2)
+    assert SearchSpace.for_budget(32_000, input_length=256).stem == DEFAULT_STEM
+    assert SearchSpace.for_budget(32_000, input_length=512).stem == DEFAULT_STEM
+    assert EEG_SPACE.stem == (25, 6, 9, 4)
+    for length in (600, 3000, 3750, 7680):
+        k1, s1, k2, s2 = stem_for_length(length)
+        assert k1 >= s1 and k2 >= s2 and k1 % 2 == 1 and k2 % 2 == 1  # no sample skipped, symmetric padding
+        assert 64 <= length / (s1 * s2) <= 160
+
+
+def test_eeg_supernet_runs_on_30s_epochs_with_about_125_tokens() -> None:
+    torch.manual_seed(0)
+    supernet = Transformer1dSupernet(EEG_SPACE, 1, 5)
+    for choice in (EEG_SPACE.largest(), EEG_SPACE.smallest()):
+        supernet.set_active(choice)
+        logits, feats = supernet.forward_features(torch.randn(2, 1, 3000))
+        assert logits.shape == (2, 5)
+        assert [f.shape[-1] for f in feats] == [125, 63, 32]
+        assert [f.shape[1] for f in feats] == [s.dim for s in choice]
+
+
+def test_old_arch_params_without_a_stem_build_with_the_default_stem() -> None:
+    choice = arch_choices(1, seed=3)[0]
+    params = dict(to_arch(SearchSpace(), choice).params)
+    del params["stem"]  # as written before the stem was configurable
+    model = build_model(ArchSpec("transformer1d", params), 4, 5)
+    assert model.space.stem == DEFAULT_STEM
+    assert sum(p.numel() for p in model.parameters()) == standalone_params(SearchSpace(), choice, 4, 5)
+    assert model(torch.randn(2, 4, 256)).shape == (2, 5)
+
+
 def test_subnetworks_share_the_supernets_weights() -> None:
     torch.manual_seed(0)
     space = SearchSpace()
@@ -82,12 +128,13 @@ def test_every_inherited_subnetwork_runs_and_exposes_three_phases() -> None:
         assert all(h.shape == (2, 5) for h in heads(feats))
 
 
-@pytest.mark.parametrize("budget", [8_000, 32_000, 128_000])
-def test_budget_scaled_spaces_contain_feasible_networks(budget: int) -> None:
-    space = SearchSpace.for_budget(budget)
-    assert standalone_params(space, space.smallest(), 4, 5) <= budget
+@pytest.mark.parametrize(("budget", "length", "channels"), [(8_000, 256, 4), (32_000, 256, 4), (128_000, 256, 4),
+                                                         (16_000, 3000, 1), (64_000, 3000, 1), (256_000, 3000, 1)])
+def test_budget_scaled_spaces_contain_feasible_networks(budget: int, length: int, channels: int) -> None:
+    space = SearchSpace.for_budget(budget, input_length=length)
+    assert standalone_params(space, space.smallest(), channels, 5) <= budget
     rng = random.Random(0)
-    feasible = sum(standalone_params(space, space.sample(rng), 4, 5) <= budget for _ in range(300))
+    feasible = sum(standalone_params(space, space.sample(rng), channels, 5) <= budget for _ in range(300))
     assert feasible >= 5  # >= ~2%: rejection sampling (1,000 tries) finds members
 
 

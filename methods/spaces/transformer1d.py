@@ -1,6 +1,7 @@
 """A weight-sharing 1-D transformer supernet (AutoFormer-style) for MPKD-NAS and other one-shot methods.
 
-A fixed convolutional stem turns the raw (C, L) signal into tokens (L/4 of them); three stages of transformer
+A fixed convolutional stem (two strided convs, chosen from the input length: ``stem_for_length``) turns the raw
+(C, L) signal into tokens (L/4 of them for L <= 512, ~125 for a 3000-sample EEG epoch); three stages of transformer
 encoder layers follow, each stage opened by a strided convolution that halves the token count and sets the
 stage's width. Per stage the search chooses the embedding width, the number of attention heads (fixed head
 width, so heads set the attention width as in AutoFormer), the MLP ratio and the depth. Every sub-network is a
@@ -23,6 +24,20 @@ from torch import Tensor, nn
 from benchmark.nn.arch import ArchSpec, register_architecture
 
 FAMILY = "transformer1d"
+DEFAULT_STEM = (7, 2, 5, 2)  # (kernel1, stride1, kernel2, stride2): L/4 tokens; what records without "stem" used
+
+
+def stem_for_length(length: int | None, tokens: int = 128) -> tuple[int, int, int, int]:
+    """The stem for inputs of ``length`` samples: ``DEFAULT_STEM`` up to 512 (ECG beats: 256 -> 64 tokens).
+
+    Longer inputs get stride ``s1 * 4`` with ``s1 = max(2, round(length / (4 * tokens)))`` so about ``tokens``
+    tokens reach the first attention stage (3000 -> (25, 6, 9, 4) -> 500 -> 125 tokens); each kernel is 4x its
+    stride + 1 (odd, and wider than the stride, so no sample is skipped; 25 = 0.25 s of 100 Hz EEG).
+    """
+    if length is None or length <= 512:
+        return DEFAULT_STEM
+    s1 = max(2, round(length / (4 * tokens)))
+    return (4 * s1 + 1, s1, 9, 4)
 
 
 @dataclass(frozen=True)
@@ -37,7 +52,9 @@ class StageChoice:
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """Candidate values per stage (three stages) plus the fixed stem and head width."""
+    """Candidate values per stage (three stages) plus the fixed stem and head width.
+
+    ``stem`` is (kernel1, stride1, kernel2, stride2) of the two stem convolutions (``stem_channels`` wide)."""
 
     dims: tuple[tuple[int, ...], ...] = ((12, 16, 24), (16, 24, 32), (24, 32, 48))
     heads: tuple[int, ...] = (1, 2, 4)
@@ -45,17 +62,21 @@ class SearchSpace:
     depths: tuple[int, ...] = (1, 2, 3)
     head_dim: int = 8
     stem_channels: int = 16
+    stem: tuple[int, int, int, int] = DEFAULT_STEM
 
     @classmethod
-    def for_budget(cls, max_params: int, reference: int = 32_000) -> SearchSpace:
-        """The default space with widths scaled by sqrt(max_params / reference) (rounded to multiples of 4).
+    def for_budget(cls, max_params: int, reference: int = 32_000, input_length: int | None = None) -> SearchSpace:
+        """The default space with widths scaled by sqrt(max_params / reference) (rounded to multiples of 4) and
+        the stem for ``input_length`` (``stem_for_length``; the L/4 default when not given).
 
         At the reference budget (the ``small`` ECG tier) about 43% of uniformly sampled sub-networks fit
-        (measured on 2,000 samples; median 34.5k parameters, range 8.4k-124k)."""
+        (measured on 2,000 samples; median 34.5k parameters, range 8.4k-124k). At the ``small`` EEG tier (64k,
+        1 channel, 5 classes, stem (25, 6, 9, 4)) about 60% fit (2,000 samples; median 57k, range 16k-170k); at
+        16k 19%, at 256k 73%."""
         base = cls()
         scale = (max_params / reference) ** 0.5
         dims = tuple(tuple(sorted({max(4, 4 * round(d * scale / 4)) for d in stage})) for stage in base.dims)
-        return cls(dims=dims)
+        return cls(dims=dims, stem=stem_for_length(input_length))
 
     def largest(self) -> tuple[StageChoice, ...]:
         return tuple(StageChoice(max(d), max(self.heads), max(self.mlp_ratios), max(self.depths)) for d in self.dims)
@@ -93,8 +114,8 @@ class SearchSpace:
 
 
 def to_arch(space: SearchSpace, choice: tuple[StageChoice, ...]) -> ArchSpec:
-    return ArchSpec(FAMILY, {"stem_channels": space.stem_channels, "head_dim": space.head_dim,
-                             "stages": [asdict(s) for s in choice]})
+    return ArchSpec(FAMILY, {"stem_channels": space.stem_channels, "stem": list(space.stem),
+                             "head_dim": space.head_dim, "stages": [asdict(s) for s in choice]})
 
 
 class SliceLinear(nn.Linear):
@@ -156,9 +177,10 @@ class Transformer1dSupernet(nn.Module):
         super().__init__()
         self.space = space
         c = space.stem_channels
+        k1, s1, k2, s2 = space.stem
         self.stem = nn.Sequential(
-            nn.Conv1d(in_channels, c, 7, stride=2, padding=3, bias=False), nn.BatchNorm1d(c), nn.GELU(),
-            nn.Conv1d(c, c, 5, stride=2, padding=2, bias=False), nn.BatchNorm1d(c), nn.GELU(),
+            nn.Conv1d(in_channels, c, k1, stride=s1, padding=k1 // 2, bias=False), nn.BatchNorm1d(c), nn.GELU(),
+            nn.Conv1d(c, c, k2, stride=s2, padding=k2 // 2, bias=False), nn.BatchNorm1d(c), nn.GELU(),
         )
         largest = space.largest()
         self.downs = nn.ModuleList()
@@ -194,7 +216,8 @@ class Transformer1dSupernet(nn.Module):
 def standalone_params(space: SearchSpace, choice: tuple[StageChoice, ...], in_channels: int, n_classes: int) -> int:
     """Exact parameter count of the deployed sub-network ``choice`` (closed form, no model built)."""
     c, hd = space.stem_channels, space.head_dim
-    total = in_channels * c * 7 + 2 * c + c * c * 5 + 2 * c  # stem convs (no bias) + BN affine
+    k1, _, k2, _ = space.stem
+    total = in_channels * c * k1 + 2 * c + c * c * k2 + 2 * c  # stem convs (no bias) + BN affine
     prev = c
     for stage in choice:
         d, width, hidden = stage.dim, stage.heads * hd, round(stage.dim * stage.mlp_ratio)
@@ -207,19 +230,22 @@ def standalone_params(space: SearchSpace, choice: tuple[StageChoice, ...], in_ch
 
 @register_architecture(FAMILY)
 def _build(params: dict[str, Any], in_channels: int, n_classes: int) -> nn.Module:
-    """The standalone student of one architecture: the supernet whose only member is that architecture."""
+    """The standalone student of one architecture: the supernet whose only member is that architecture.
+
+    Records written before the stem was configurable have no ``"stem"``: they used ``DEFAULT_STEM``."""
     stages = tuple(StageChoice(**s) for s in params["stages"])
-    model = StandaloneTransformer1d(stages, params["head_dim"], params["stem_channels"], in_channels, n_classes)
-    return model
+    k1, s1, k2, s2 = (int(v) for v in params.get("stem", DEFAULT_STEM))  # a list once read back from JSON
+    return StandaloneTransformer1d(stages, params["head_dim"], params["stem_channels"], in_channels, n_classes,
+                                   stem=(k1, s1, k2, s2))
 
 
 class StandaloneTransformer1d(Transformer1dSupernet):
     """A fixed architecture: per-stage heads/MLP ratios/depths may differ, so each stage is sized exactly."""
 
     def __init__(self, stages: tuple[StageChoice, ...], head_dim: int, stem_channels: int, in_channels: int,
-                 n_classes: int) -> None:
+                 n_classes: int, stem: tuple[int, int, int, int] = DEFAULT_STEM) -> None:
         space = SearchSpace(dims=tuple((s.dim,) for s in stages), heads=(1,), mlp_ratios=(1.0,), depths=(1,),
-                            head_dim=head_dim, stem_channels=stem_channels)
+                            head_dim=head_dim, stem_channels=stem_channels, stem=stem)
         super().__init__(space, in_channels, n_classes)
         self.stages = nn.ModuleList(
             nn.ModuleList(SuperEncoderLayer(s.dim, s.heads, s.mlp_ratio, head_dim) for _ in range(s.depth))
