@@ -218,8 +218,10 @@ def result_table(result: RunResult, source: str) -> Table:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise UsageError(f"--jobs: expected a number of parallel downloads >= 1, got {args.jobs}")
     root = resolve_data_root(args.data_root)
-    fetched = DATASETS.get(args.dataset)().fetch(root, base_url=args.base_url)
+    fetched = DATASETS.get(args.dataset)().fetch(root, base_url=args.base_url, jobs=args.jobs)
     console.print(f"{args.dataset}: {len(fetched)} file(s) downloaded and verified under {root}")
     return 0
 
@@ -285,6 +287,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = data.add_parser("fetch", help="download missing files from PhysioNet and verify their checksums")
     p.add_argument("dataset", help="dataset id, e.g. mitbih")
     p.add_argument("--base-url", help="mirror in PhysioNet's layout (default https://physionet.org/files/)")
+    p.add_argument("--jobs", type=int, default=4, metavar="N",
+                   help="files downloaded at once (default 4; PhysioNet serves each connection slowly)")
     data_options(p)
     p.set_defaults(func=cmd_data_fetch)
     p = data.add_parser("info", help="say whether a dataset's files are all present")

@@ -100,8 +100,10 @@ class Dataset(ABC):
         """Relative paths (under ``data_root``) that ``load`` needs but are absent; empty when complete."""
         return []
 
-    def fetch(self, data_root: Path, base_url: str | None = None, progress: bool = True) -> list[str]:
-        """Download missing files and verify them; returns the relative paths it fetched."""
+    def fetch(
+        self, data_root: Path, base_url: str | None = None, progress: bool = True, *, jobs: int = 4
+    ) -> list[str]:
+        """Download missing files (``jobs`` at a time) and verify them; returns the relative paths it fetched."""
         raise DataError(f"dataset {self.name!r} cannot be downloaded")
 
 

@@ -267,13 +267,17 @@ class MITBIH(Dataset):
         base_url: str | None = None,
         progress: bool = True,
         records: Iterable[int | str] | None = None,
+        *,
+        jobs: int = 4,
     ) -> list[str]:
-        """Download the missing or bad files (all needed records, or ``records``) plus RECORDS; verify each."""
+        """Download the missing or bad files (all needed records, or ``records``) plus RECORDS, ``jobs`` at a time;
+        verify each."""
         from datasets.download import fetch_physionet
 
         chosen = RECORDS if records is None else tuple(int(r) for r in records)
         files = ["RECORDS", *record_files(chosen)]
-        got = fetch_physionet(DB, VERSION, Path(data_root) / DB, files, committed_sums(), base_url, progress)
+        got = fetch_physionet(DB, VERSION, Path(data_root) / DB, files, committed_sums(), base_url, progress,
+                              jobs=jobs)
         return [f"{DB}/{name}" for name in got]
 
     def load(self, data_root: Path, cache_dir: Path, fold: int = 0) -> DatasetBundle:

@@ -400,13 +400,16 @@ class SleepEDF(Dataset):
         folder = Path(data_root) / FOLDER
         return [f"{FOLDER}/{name}" for name in self.night_files() if not (folder / name).is_file()]
 
-    def fetch(self, data_root: Path, base_url: str | None = None, progress: bool = True) -> list[str]:
-        """Download the missing or bad PSG/hypnogram files (plus RECORDS) from PhysioNet; verify each."""
+    def fetch(
+        self, data_root: Path, base_url: str | None = None, progress: bool = True, *, jobs: int = 4
+    ) -> list[str]:
+        """Download the missing or bad PSG/hypnogram files (plus RECORDS) from PhysioNet, ``jobs`` at a time;
+        verify each."""
         from datasets.download import fetch_physionet
 
         expected = dict(self.checksums) if self.checksums is not None else committed_sums()
         files = ["RECORDS", *self.night_files()]
-        got = fetch_physionet(DB, VERSION, Path(data_root) / FOLDER, files, expected, base_url, progress)
+        got = fetch_physionet(DB, VERSION, Path(data_root) / FOLDER, files, expected, base_url, progress, jobs=jobs)
         return [f"{FOLDER}/{name}" for name in got]
 
     # -- loading ------------------------------------------------------------------------------------------------
