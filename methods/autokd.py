@@ -100,6 +100,7 @@ class AutoKD(Method):
         cfg = self.config
         in_channels, n_classes = ctx.data.input_shape[0], ctx.data.n_classes
         study = optuna.create_study(
+            study_name=f"autokd-seed{ctx.seed}",  # Hyperband assigns brackets by a hash of this name: keep it fixed
             direction="maximize",
             sampler=optuna.samplers.TPESampler(seed=ctx.seed, n_startup_trials=cfg.n_startup_trials),
             pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs,
