@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from benchmark.context import RunContext, metrics_from_logits
-from benchmark.engine import CostMeter, Engine
+from benchmark.engine import CostMeter, Engine, seed_everything
 from benchmark.metrics import count_params, summarise_model
 from benchmark.protocol import Protocol, make_protocol
 from benchmark.provenance import provenance
@@ -113,6 +113,7 @@ def run_one(job: Job) -> RunResult:
         result.config = {"method": method.config.to_dict(), "protocol": ctx.protocol.to_dict(),
                          "dataset_card": bundle.card, "main_metric": DATASETS.get(key.dataset).main_metric}
 
+        seed_everything(key.seed)  # the method's random state depends on the seed only, not on earlier jobs
         t0 = time.perf_counter()
         arch = method.search(ctx)
         result.search_wall_s = time.perf_counter() - t0

@@ -82,11 +82,13 @@ class TeacherStore:
         """Load the teacher, training and storing it first if it is not in the store."""
         tid = self.teacher_id(dataset, split, data_key, arch, recipe, seed)
         folder = self.root / dataset / split / tid
-        with self._lock(folder):
-            if not (folder / "meta.json").exists():
-                self._train_and_store(folder, tid, arch, recipe, seed, train, val, engine, val_metrics_fn,
-                                      in_channels, n_classes)
-        return self._load(folder, tid, arch, seed, in_channels, n_classes, engine.device)
+        # training or loading leaves the caller's random state alone: a run does not depend on the store's state
+        with torch.random.fork_rng(devices=[]):
+            with self._lock(folder):
+                if not (folder / "meta.json").exists():
+                    self._train_and_store(folder, tid, arch, recipe, seed, train, val, engine, val_metrics_fn,
+                                          in_channels, n_classes)
+            return self._load(folder, tid, arch, seed, in_channels, n_classes, engine.device)
 
     def _train_and_store(self, folder: Path, tid: str, arch: ArchSpec, recipe: TrainRecipe, seed: int,
                          train: TensorSplit, val: TensorSplit, engine: Engine, val_metrics_fn: Any,

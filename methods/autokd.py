@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
+import torch
 from torch import Tensor, nn
 
 from benchmark.context import RunContext
@@ -103,8 +104,7 @@ class AutoKD(Method):
             study_name=f"autokd-seed{ctx.seed}",  # Hyperband assigns brackets by a hash of this name: keep it fixed
             direction="maximize",
             sampler=optuna.samplers.TPESampler(seed=ctx.seed, n_startup_trials=cfg.n_startup_trials),
-            pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs,
-                                                  reduction_factor=cfg.eta),
+            pruner=make_pruner(max_epochs, cfg.eta),
         )
         archs: dict[int, ArchSpec] = {}
         trace: list[dict[str, Any]] = []
@@ -133,8 +133,11 @@ class AutoKD(Method):
                     raise optuna.TrialPruned()
                 return score
 
+            with torch.random.fork_rng(devices=[]):  # every trial starts from the same seeded initialisation
+                torch.manual_seed(ctx.seed)
+                model = ctx.build(arch)
             try:
-                ctx.fit(ctx.build(arch), self.objective(ctx, kd["temperature"], kd["alpha"]), phase="search",
+                ctx.fit(model, self.objective(ctx, kd["temperature"], kd["alpha"]), phase="search",
                         recipe=recipe, extras=teacher_logits, scorer=scorer)
             except optuna.TrialPruned:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -164,6 +167,11 @@ class AutoKD(Method):
         ctx.fit(model, self.objective(ctx, self.kd["temperature"], self.kd["alpha"]), phase="final",
                 extras={"teacher_logits": ctx.teacher().train_logits})
         return model
+
+
+def make_pruner(max_epochs: int, eta: int) -> optuna.pruners.BasePruner:
+    """BOHB's multi-fidelity half: Hyperband over 1..``max_epochs`` epochs with halving rate ``eta``."""
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=eta)
 
 
 @contextmanager

@@ -79,3 +79,16 @@ def test_record_carries_protocol_and_provenance(tmp_path: Path) -> None:
     for key in ("git_commit", "packages", "hardware", "created_at"):
         assert key in result.provenance
     assert set(result.metrics["per_class"]) == {"A", "B", "C", "D", "E"}
+
+
+def test_a_run_depends_on_its_seed_only_not_on_earlier_jobs_or_the_teacher_store(tmp_path: Path) -> None:
+    import torch
+
+    outcomes = []
+    for prior_state in (1, 2):  # first with the teacher trained inside the job, then loaded from the store
+        torch.manual_seed(prior_state)
+        torch.rand(prior_state * 7)  # some earlier job in this worker used the global random state
+        result = run_one(job(tmp_path / "shared", "vanilla_kd"))
+        assert result.ok, result.error
+        outcomes.append((result.metrics["confusion"], result.val_metrics["macro_f1"]))
+    assert outcomes[0] == outcomes[1]

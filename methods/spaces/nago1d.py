@@ -147,7 +147,8 @@ def fit_width(structure: dict[str, Any], stem_kernel: int, stem_stride: int, in_
               max_params: int) -> ArchSpec | None:
     """The widest network of this structure within ``max_params`` (None when even the narrowest is over)."""
     def params_at(width: int) -> int:
-        model = build_nago1d(to_arch(structure, width, stem_kernel, stem_stride).params, in_channels, n_classes)
+        with torch.random.fork_rng(devices=[]):  # counting must not move the caller's random state
+            model = build_nago1d(to_arch(structure, width, stem_kernel, stem_stride).params, in_channels, n_classes)
         return sum(p.numel() for p in model.parameters())
 
     if params_at(MIN_BASE_WIDTH) > max_params:
