@@ -126,14 +126,14 @@ def synthetic_context_factory(tmp_path_factory: pytest.TempPathFactory):  # type
 
 
 def test_search_spends_its_budget_and_returns_a_feasible_student(synthetic_context_factory) -> None:  # type: ignore[no-untyped-def]
-    ctx = synthetic_context_factory(search_budget=10.0, epochs=4)
+    ctx = synthetic_context_factory(search_budget=6.0, epochs=3)
     method = AutoKD(AutoKDConfig(trial_epoch_fraction=1.0, n_startup_trials=3))
     arch = method.search(ctx)
     search = ctx.notes["search"]
     trials = search["trials"]
-    assert search["max_trial_epochs"] == 4 and len(trials) >= 2
-    assert sum(t["epochs"] for t in trials) <= 10 + 1  # the search budget (in epochs) bounds all trial training
-    assert 10 <= ctx.search_meter.units < 10 + 1  # spent, overrun only by the last epoch's validation pass
+    assert search["max_trial_epochs"] == 3 and len(trials) >= 2
+    assert sum(t["epochs"] for t in trials) <= 6 + 1  # the search budget (in epochs) bounds all trial training
+    assert 6 <= ctx.search_meter.units < 6 + 1  # spent, overrun only by the last epoch's validation pass
     best = trials[search["best_trial"]]
     assert best["state"] == "complete" and best["score"] == max(t["score"] for t in trials if t["state"] == "complete")
     assert arch.family == "nago1d" and count(ctx.build(arch)) <= ctx.max_params
@@ -141,7 +141,7 @@ def test_search_spends_its_budget_and_returns_a_feasible_student(synthetic_conte
     model = method.distill(arch, ctx)
     assert ctx.notes["kd"] == method.kd and ctx.train_meter.units > 0
     assert count(model) == count(ctx.build(arch))
-    again = synthetic_context_factory(search_budget=10.0, epochs=4)
+    again = synthetic_context_factory(search_budget=6.0, epochs=3)
     assert AutoKD(AutoKDConfig(trial_epoch_fraction=1.0, n_startup_trials=3)).search(again) == arch  # reproducible
 
 
