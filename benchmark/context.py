@@ -80,15 +80,23 @@ class RunContext:
     def fit(self, model: nn.Module, objective: Objective, *, phase: str, recipe: TrainRecipe | None = None,
             extras: dict[str, torch.Tensor] | None = None, step_hook: StepHook | None = None,
             epoch_hook: EpochHook | None = None, scorer: Scorer | None = None,
-            parameters: list[nn.Parameter] | None = None, charge_weight: float = 1.0) -> FitResult:
+            parameters: list[nn.Parameter] | None = None, charge_weight: float = 1.0,
+            subset: torch.Tensor | None = None) -> FitResult:
         """Train with the engine. ``phase="search"`` charges the search budget (and stops when it is spent);
-        ``phase="final"`` trains the deployed student with the protocol's retraining recipe."""
+        ``phase="final"`` trains the deployed student with the protocol's retraining recipe on the whole
+        training split. ``subset`` (search only): train on these rows of the training split (extras are given
+        for the whole split and sliced alike); the budget is charged per sample, so a subset epoch costs its
+        share of a full one."""
         if phase not in ("search", "final"):
             raise ValueError(f"phase must be 'search' or 'final', not {phase!r}")
         if phase == "final" and recipe is not None and recipe != self.recipe:
             raise ValueError("the final student must be trained with the protocol's retraining recipe")
+        if phase == "final" and subset is not None:
+            raise ValueError("the final student trains on the whole training split")
         meter = self.search_meter if phase == "search" else self.train_meter
         train = self.train.with_extras(**extras) if extras else self.train
+        if subset is not None:
+            train = train.rows(subset)
         return self.engine.fit(model, objective, train, recipe or self.recipe, scorer=scorer or self.val_score,
                                seed=self.seed, meter=meter, step_hook=step_hook, epoch_hook=epoch_hook,
                                parameters=parameters, charge_weight=charge_weight)

@@ -47,6 +47,11 @@ class TensorSplit:
                 raise ValueError(f"extra {name!r} has {len(value)} rows, split has {len(self)}")
         return TensorSplit(self.x, self.y, {**self.extras, **{k: v.to(self.x.device) for k, v in extras.items()}})
 
+    def rows(self, index: Tensor) -> TensorSplit:
+        """The split restricted to rows ``index`` (inputs, labels and extras alike)."""
+        index = index.to(self.x.device)
+        return TensorSplit(self.x[index], self.y[index], {k: v[index] for k, v in self.extras.items()})
+
     @classmethod
     def from_numpy(cls, x: np.ndarray, y: np.ndarray, device: torch.device) -> TensorSplit:
         x_t = torch.as_tensor(x, dtype=torch.float32, device=device)

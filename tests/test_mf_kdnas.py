@@ -1,0 +1,97 @@
+"""Multi-fidelity KD-NAS: the grid and its exact sizes, the GP-UCB proposal, both fidelities under the budget."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.engine import CostMeter
+from benchmark.nn.arch import build_model
+from benchmark.nn.staged import StagedCNNSpec
+from benchmark.protocol import BUDGET_TIERS
+from benchmark.results import JobKey
+from benchmark.runner import Job, build_context, load_bundle
+from methods.mf_kdnas import MFKDNAS, Candidate, MFKDConfig, feasible_grid, gp_ucb, staged_params, to_arch
+
+
+def count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize(("dataset", "tier", "in_channels"),
+                         [("mitbih", "tiny", 4), ("mitbih", "small", 4), ("sleepedf20", "small", 1)])
+def test_grid_sizes_are_exact_and_within_budget(dataset: str, tier: str, in_channels: int) -> None:
+    budget = BUDGET_TIERS[dataset][tier]
+    base = StagedCNNSpec.from_dict(budget.default_student.params)
+    grid = feasible_grid(base, in_channels, 5, budget.max_params)
+    assert grid and len(set(grid)) == len(grid)
+    for candidate in random.Random(0).sample(grid, 8):
+        model = build_model(to_arch(base, candidate), in_channels, 5)
+        assert count(model) == staged_params(base, candidate, in_channels, 5) <= budget.max_params
+    default = Candidate(tuple(s.depth for s in base.stages), tuple(s.channels for s in base.stages))
+    assert default in grid  # the protocol's default student is one of the candidates
+
+
+def test_gp_ucb_proposes_an_unevaluated_point_near_the_best() -> None:
+    features = np.linspace(-1.5, 1.5, 31)[:, None]
+    scores = {0: 0.1, 10: 0.5, 20: 0.9}  # increasing along the line
+    proposal = gp_ucb(features, scores, beta=0.5, seed=0)
+    assert proposal not in scores
+    assert proposal > 20  # the mean rises towards the end, and UCB adds uncertainty away from evaluated points
+    assert gp_ucb(features, scores, beta=0.5, seed=0) == proposal  # deterministic
+
+
+@pytest.fixture(scope="module")
+def context_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    job = Job(JobKey("synthetic", "fixed", "small", "smoke", "mf_kdnas", 0), str(tmp_path_factory.mktemp("r")),
+              str(tmp_path_factory.mktemp("cache")), device="cpu")
+    bundle = load_bundle(job)
+
+    def make(search_budget: float):  # type: ignore[no-untyped-def]
+        ctx = build_context(job, bundle, torch.device("cpu"))
+        ctx.protocol = replace(ctx.protocol, profile=replace(ctx.protocol.profile, search_budget=search_budget))
+        ctx.search_meter = CostMeter(len(bundle.train), search_budget)
+        return ctx
+
+    return make
+
+
+def test_low_then_high_fidelity_within_the_budget(context_factory) -> None:  # type: ignore[no-untyped-def]
+    ctx = context_factory(search_budget=8.0)
+    cfg = MFKDConfig(subset=0.25, max_samples=4, init_samples=2)
+    torch.manual_seed(0)
+    arch = MFKDNAS(cfg).search(ctx)
+    search = ctx.notes["search"]
+    low, high = search["trace"]["low"], search["trace"]["high"]
+    assert len(low) == 4 and 1 <= len(high) <= 4
+    assert high[0]["depths"] == max(low, key=lambda t: t["score"])["depths"]  # high fidelity starts at the low best
+    assert high[0]["widths"] == max(low, key=lambda t: t["score"])["widths"]
+    assert search["chosen_by"] == "high"
+    best = max(high, key=lambda t: t["score"])
+    assert search["best"]["score"] == best["score"]
+    assert [s["depth"] for s in arch.params["stages"]] == list(best["depths"])
+    assert ctx.search_meter.units <= 8.0  # no evaluation starts that the budget cannot pay for
+    assert count(ctx.build(arch)) <= ctx.max_params
+    n_train, n_val, batch = len(ctx.train), len(ctx.val), ctx.recipe.batch_size
+
+    def epoch_units(rows: int) -> float:  # the engine trains whole batches only
+        return rows // batch * batch / n_train
+
+    # low fidelity: 4 evaluations on a quarter of the data, each epochs x 0.25 + one validation pass
+    val_cost = n_val / n_train / 3
+    low_epochs = max(1, int((0.3 * 8.0 / 4 - val_cost) / 0.25))
+    low_units = 4 * (low_epochs * epoch_units(round(0.25 * n_train)) + val_cost)
+    high_epochs = max(1, int(0.7 * 8.0 / 4 - val_cost))
+    high_units = len(high) * (high_epochs * epoch_units(n_train) + val_cost)
+    assert ctx.search_meter.units == pytest.approx(low_units + high_units)
+
+
+def test_a_budget_too_small_for_any_evaluation_falls_back_to_the_default_student(context_factory) -> None:  # type: ignore[no-untyped-def]
+    ctx = context_factory(search_budget=0.05)
+    arch = MFKDNAS().search(ctx)
+    assert arch == ctx.default_student and ctx.search_meter.units == 0
+    assert ctx.notes["search"]["trace"] == {"low": [], "high": []}
