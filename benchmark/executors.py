@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -32,8 +33,10 @@ class InProcessExecutor:
             yield item, outcome
 
 
-def _init_worker(device_queue: Any, threads: int) -> None:
-    """Pin a worker process to one GPU (if any) and to ``threads`` CPU threads."""
+def _init_worker(device_queue: Any, threads: int, log_level: int) -> None:
+    """Pin a worker process to one GPU (if any) and to ``threads`` CPU threads; log at the parent's level to
+    stderr (warnings such as a skipped night, and with ``-v`` the methods' progress, name their worker)."""
+    logging.basicConfig(level=log_level, format="[%(processName)s] %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(threads)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     gpu = device_queue.get() if device_queue is not None else None
@@ -61,7 +64,7 @@ class ProcessExecutor:
             for i in range(self.workers):
                 queue.put(i % self.gpus)
         pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(queue, self.threads))
+                                   initargs=(queue, self.threads, logging.getLogger().getEffectiveLevel()))
         futures: dict[Future, Any] = {pool.submit(fn, item): item for item in items}
         try:
             pending = set(futures)

@@ -1,3 +1,4 @@
+import logging
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,13 @@ def square(x: int) -> int:
     return x * x
 
 
+def log_twice(item: str) -> None:
+    log = logging.getLogger("benchmark.worker_test")
+    log.warning("skipped %s", item)
+    log.info("progress %s", item)
+    log.debug("details %s", item)
+
+
 def test_in_process_executor_reports_errors_without_stopping() -> None:
     out = dict(InProcessExecutor().map_unordered(square, [1, 2, 3, 4]))
     assert out[1] == 1 and out[4] == 16 and isinstance(out[3], ValueError)
@@ -21,6 +29,21 @@ def test_in_process_executor_reports_errors_without_stopping() -> None:
 def test_process_executor_runs_jobs_in_worker_processes(tmp_path: Path) -> None:
     out = dict(ProcessExecutor(workers=2, gpus=0).map_unordered(square, [1, 2, 3]))
     assert out[1] == 1 and out[2] == 4 and isinstance(out[3], ValueError)
+
+
+def test_workers_log_at_the_parents_level(capfd: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        out = dict(ProcessExecutor(workers=1, gpus=0).map_unordered(log_twice, ["night 7"]))
+    finally:
+        root.setLevel(level)
+    assert out == {"night 7": None}
+    err = capfd.readouterr().err
+    assert "WARNING benchmark.worker_test: skipped night 7" in err  # the worker's records reach stderr
+    assert "INFO benchmark.worker_test: progress night 7" in err
+    assert "DEBUG" not in err  # at the parent's level, not below
 
 
 def test_make_executor_rejects_unknown_kinds() -> None:
