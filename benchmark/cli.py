@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -303,6 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = RichHandler(console=console, show_path=False)
     level = logging.DEBUG if args.verbose else logging.WARNING
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s")
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:  # a scheduler's SIGTERM stops a run as Ctrl-C does: finished records kept, workers stopped
+        previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args)
     except (RegistryError, DataError, ResultError, ConfigError, UsageError) as err:
@@ -311,6 +316,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted: finished records are kept; run the same command again to resume")
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

@@ -73,8 +73,21 @@ class ProcessExecutor:
                 for future in done:
                     error = future.exception()
                     yield futures[future], (error if error is not None else future.result())
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM) or abandoned: stop the jobs in flight, don't wait
+            _terminate_workers(pool)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes (their unfinished jobs leave no record: results are written atomically).
+    ``ProcessPoolExecutor.terminate_workers`` exists from Python 3.14 on; before, the process table is private."""
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.terminate()
 
 
 class RayExecutor:

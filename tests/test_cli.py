@@ -87,6 +87,24 @@ def test_ctrl_c_keeps_finished_records_and_the_run_resumes(tmp_path: Path) -> No
     assert len(list(results.rglob("seed*.json"))) == 30
 
 
+def test_sigterm_stops_a_run_with_workers_like_ctrl_c(tmp_path: Path) -> None:
+    results = tmp_path / "r"
+    cmd = [sys.executable, "-m", "benchmark", "run", "--dataset", "synthetic", "--profile", "smoke",
+           "--methods", "student", "--seeds", "0-59", "--workers", "2", "--results-dir", str(results),
+           "--cache-dir", str(tmp_path / "c")]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 180
+    while len(list(results.rglob("seed*.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # to the parent only, as `kill PID` or a scheduler would
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output
+    assert "run the same command again to resume" in output
+    assert 2 <= len(list(results.rglob("seed*.json"))) < 60
+    assert not list(results.rglob("*.tmp"))
+
+
 @pytest.mark.data
 def test_truncated_dat_fails_fast_naming_the_file(capsys: pytest.CaptureFixture[str], data_root: Path,
                                                   tmp_path: Path) -> None:

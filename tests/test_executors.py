@@ -1,4 +1,7 @@
 import logging
+import multiprocessing as mp
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +47,24 @@ def test_workers_log_at_the_parents_level(capfd: pytest.CaptureFixture[str]) -> 
     assert "WARNING benchmark.worker_test: skipped night 7" in err  # the worker's records reach stderr
     assert "INFO benchmark.worker_test: progress night 7" in err
     assert "DEBUG" not in err  # at the parent's level, not below
+
+
+def sleep_then_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_an_interrupt_stops_the_jobs_in_flight_instead_of_waiting_for_them() -> None:
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        for _item, outcome in ProcessExecutor(workers=2, gpus=0).map_unordered(sleep_then_pid, [0.0, 300.0]):
+            assert isinstance(outcome, int)
+            raise KeyboardInterrupt  # Ctrl-C while the 300-s job still runs in the other worker
+    assert time.monotonic() - started < 120  # returned without waiting out the long job
+    deadline = time.monotonic() + 30
+    while mp.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not mp.active_children()  # no worker left behind
 
 
 def test_make_executor_rejects_unknown_kinds() -> None:
