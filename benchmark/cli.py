@@ -257,7 +257,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default="all", help="'all', a comma list (teacher,vanilla_kd) or wildcards (kd_*)")
     p.add_argument("--dataset", required=True, help="dataset id, see `list`")
     p.add_argument("--budget", help="parameter-budget tier of the deployed student (default: the dataset's default)")
-    p.add_argument("--profile", default="quick", help="smoke (seconds; tests) | quick (CPU, < 1 h per seed) | full")
+    p.add_argument("--profile", default="quick",
+                   help="smoke (seconds; tests) | quick (CPU; ~80 core-min per seed on mitbih) | full")
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0,1,2 or 0-4 (default 0)")
     p.add_argument("--folds", help="cross-validation folds to run, e.g. 0,3 (default: all the dataset has)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (1 thread each on CPU, "
