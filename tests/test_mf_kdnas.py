@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.engine import CostMeter
+from benchmark.engine import Batch, CostMeter
 from benchmark.nn.arch import build_model
 from benchmark.nn.staged import StagedCNNSpec
 from benchmark.protocol import BUDGET_TIERS
 from benchmark.results import JobKey
 from benchmark.runner import Job, build_context, load_bundle
+from methods.losses import hinton_kd
 from methods.mf_kdnas import MFKDNAS, Candidate, MFKDConfig, feasible_grid, gp_ucb, staged_params, to_arch
 
 
@@ -95,3 +96,17 @@ def test_a_budget_too_small_for_any_evaluation_falls_back_to_the_default_student
     arch = MFKDNAS().search(ctx)
     assert arch == ctx.default_student and ctx.search_meter.units == 0
     assert ctx.notes["search"]["trace"] == {"low": [], "high": []}
+
+
+def test_low_fidelity_loss_is_kd_by_default_and_ce_on_request(context_factory) -> None:  # type: ignore[no-untyped-def]
+    ctx = context_factory(search_budget=1.0)
+    teacher = ctx.teacher().train_logits[:8]
+    batch = Batch(ctx.train.x[:8], ctx.train.y[:8], torch.arange(8), {"teacher_logits": teacher})
+    model = ctx.build(ctx.default_student)
+    kd_terms = MFKDNAS()._low_objective()(model, batch)
+    assert set(kd_terms) == {"kd"}
+    assert torch.allclose(kd_terms["kd"], hinton_kd(model(batch.x), teacher, 32.0))
+    ce_terms = MFKDNAS(MFKDConfig(low_loss="ce"))._low_objective()(model, batch)
+    assert torch.allclose(sum(ce_terms.values()), torch.nn.functional.cross_entropy(model(batch.x), batch.y))
+    with pytest.raises(ValueError, match="low_loss must be 'kd' or 'ce'"):
+        MFKDNAS(MFKDConfig(low_loss="mse"))
