@@ -23,6 +23,7 @@ from benchmark.teachers import Teacher
 from datasets.base import DataView
 
 TeacherProvider = Callable[[int], Teacher]  # teacher seed -> trained teacher from the shared store
+FORWARD_COST = 1 / 3  # a forward-only pass (an evaluation), as a fraction of a training pass
 
 
 @dataclass
@@ -76,6 +77,16 @@ class RunContext:
     def val_score(self, model: nn.Module) -> float:
         """Validation macro-F1 over the scored classes: the only thing methods select on."""
         return float(self.val_metrics(model)["macro_f1"])
+
+    @property
+    def val_pass_cost(self) -> float:
+        """Search-budget units one forward pass over the validation split costs."""
+        return FORWARD_COST * len(self.val) / self.search_meter.n_train
+
+    def search_val_score(self, model: nn.Module) -> float:
+        """``val_score`` during a search: its forward pass over the validation split is charged to the budget."""
+        self.search_meter.charge(len(self.val), FORWARD_COST)
+        return self.val_score(model)
 
     def fit(self, model: nn.Module, objective: Objective, *, phase: str, recipe: TrainRecipe | None = None,
             extras: dict[str, torch.Tensor] | None = None, step_hook: StepHook | None = None,

@@ -54,8 +54,6 @@ from methods.base import Method, MethodConfig, register_method
 from methods.losses import vanilla_kd_terms
 from methods.spaces.nago1d import GeneratorParams, GeneratorRanges, describe, fit_width, sample_structure
 
-FORWARD_COST = 1 / 3  # a forward-only (validation) pass, as a fraction of a training pass
-
 
 @dataclass(frozen=True)
 class AutoKDConfig(MethodConfig):
@@ -125,8 +123,7 @@ class AutoKD(Method):
             scores: list[float] = []
 
             def scorer(model: nn.Module, trial: optuna.Trial = trial, scores: list[float] = scores) -> float:
-                ctx.search_meter.charge(len(ctx.val), FORWARD_COST)
-                score = ctx.val_score(model)
+                score = ctx.search_val_score(model)
                 scores.append(score)
                 trial.report(score, len(scores))
                 if not ctx.search_meter.exhausted and trial.should_prune():

@@ -64,7 +64,6 @@ from benchmark.teachers import cross_entropy_objective
 from methods.base import Method, MethodConfig, register_method
 from methods.losses import hinton_kd, vanilla_kd_terms
 
-FORWARD_COST = 1 / 3  # a forward-only (validation) pass, as a fraction of a training pass
 DEPTHS = (1, 2, 3, 4)  # official ``repetitions: [1, 2, 3, 4]``
 WIDTH_FACTORS = (1.0, 1.5)  # two widths per stage, as the official two ``channels`` per layer
 
@@ -125,7 +124,7 @@ class MFKDNAS(Method):
         teacher_logits = ctx.teacher().train_logits
         n_train = len(ctx.train)
         budget = ctx.search_meter.remaining
-        val_cost = FORWARD_COST * len(ctx.val) / n_train
+        val_cost = ctx.val_pass_cost
 
         def evaluate(candidate: Candidate, low: bool) -> float | None:
             """Train and score one architecture at a fidelity; None when the budget cannot pay for it."""
@@ -143,8 +142,7 @@ class MFKDNAS(Method):
                 seen["epochs"] += 1
                 if seen["epochs"] < epochs:
                     return -math.inf
-                ctx.search_meter.charge(len(ctx.val), FORWARD_COST)
-                return ctx.val_score(m)
+                return ctx.search_val_score(m)
 
             if low:
                 rows = torch.from_numpy(rng.choice(n_train, size=max(1, round(fraction * n_train)), replace=False))

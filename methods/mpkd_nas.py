@@ -60,7 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.context import RunContext
+from benchmark.context import FORWARD_COST, RunContext
 from benchmark.engine import Batch, BudgetExhausted
 from benchmark.nn.arch import ArchSpec
 from methods.aux_heads import AuxHeads, feature_channels, phase_features
@@ -73,8 +73,6 @@ from methods.spaces.transformer1d import (
     standalone_params,
     to_arch,
 )
-
-FORWARD_COST = 1 / 3  # a forward-only pass, as a fraction of a training pass
 
 
 @dataclass(frozen=True)
@@ -217,8 +215,7 @@ class MPKDNAS(Method):
         def scorer(m: nn.Module) -> float:
             arch = probe["arch"] if cfg.sampling == "epoch" else sample()
             supernet.set_active(arch)
-            ctx.search_meter.charge(len(ctx.val), FORWARD_COST)
-            return ctx.val_score(m)
+            return ctx.search_val_score(m)
 
         epochs = max(1, int(cfg.supernet_share * ctx.search_meter.remaining))
         recipe = replace(ctx.recipe, epochs=epochs, patience=None)
@@ -238,15 +235,12 @@ class MPKDNAS(Method):
         cfg = self.config
         scores: dict[tuple[StageChoice, ...], float] = {}
 
-        eval_cost = FORWARD_COST * len(ctx.val) / ctx.search_meter.n_train
-
         def fitness(choice: tuple[StageChoice, ...]) -> float:
             if choice not in scores:
-                if ctx.search_meter.remaining < eval_cost:  # never start an evaluation the budget cannot pay for
+                if ctx.search_meter.remaining < ctx.val_pass_cost:  # never start an evaluation it cannot pay for
                     raise BudgetExhausted(f"search budget of {ctx.search_meter.limit:g} units spent")
                 supernet.set_active(choice)
-                ctx.search_meter.charge(len(ctx.val), FORWARD_COST)
-                scores[choice] = ctx.val_score(model)
+                scores[choice] = ctx.search_val_score(model)
             return scores[choice]
 
         def children(parents: list[tuple[StageChoice, ...]], count: int, make: Any) -> list[tuple[StageChoice, ...]]:
