@@ -47,12 +47,12 @@ import torch
 from torch import Tensor, nn
 
 from benchmark.context import RunContext
-from benchmark.engine import Batch
 from benchmark.nn.arch import ArchSpec
 from benchmark.protocol import TrainRecipe
 from methods.base import Method, MethodConfig, register_method
-from methods.losses import vanilla_kd_terms
+from methods.losses import hinton_kd_objective
 from methods.spaces.nago1d import GeneratorParams, GeneratorRanges, describe, fit_width, sample_structure
+from methods.vanilla_kd import distill_with_hinton_kd
 
 
 @dataclass(frozen=True)
@@ -76,12 +76,6 @@ class AutoKD(Method):
     def __init__(self, config: MethodConfig | None = None) -> None:
         super().__init__(config)
         self.kd = {"temperature": self.config.temperature, "alpha": self.config.alpha}
-
-    def objective(self, ctx: RunContext, temperature: float, alpha: float) -> Any:
-        def objective(model: nn.Module, batch: Batch) -> dict[str, Tensor]:
-            return vanilla_kd_terms(model(batch.x), batch.extras["teacher_logits"], batch.y, alpha, temperature,
-                                    ctx.recipe.label_smoothing)
-        return objective
 
     def search(self, ctx: RunContext) -> ArchSpec:
         cfg = self.config
@@ -134,8 +128,8 @@ class AutoKD(Method):
                 torch.manual_seed(ctx.seed)
                 model = ctx.build(arch)
             try:
-                ctx.fit(model, self.objective(ctx, kd["temperature"], kd["alpha"]), phase="search",
-                        recipe=recipe, extras=teacher_logits, scorer=scorer)
+                ctx.fit(model, hinton_kd_objective(kd["alpha"], kd["temperature"], ctx.recipe.label_smoothing),
+                        phase="search", recipe=recipe, extras=teacher_logits, scorer=scorer)
             except optuna.TrialPruned:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 entry.update(state="pruned", score=max(scores), epochs=len(scores))
@@ -159,11 +153,8 @@ class AutoKD(Method):
         return archs[chosen["trial"]]
 
     def distill(self, arch: ArchSpec, ctx: RunContext) -> nn.Module:
-        model = ctx.build(arch)
         ctx.notes["kd"] = dict(self.kd)
-        ctx.fit(model, self.objective(ctx, self.kd["temperature"], self.kd["alpha"]), phase="final",
-                extras={"teacher_logits": ctx.teacher().train_logits})
-        return model
+        return distill_with_hinton_kd(arch, ctx, self.kd["alpha"], self.kd["temperature"])
 
 
 def make_pruner(max_epochs: int, eta: int) -> optuna.pruners.BasePruner:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+from benchmark.engine import Batch, Objective
 
 
 def hinton_kd(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
@@ -19,6 +21,14 @@ def vanilla_kd_terms(student_logits: Tensor, teacher_logits: Tensor, labels: Ten
     """(1-α)·CE(s, y) + α·τ²·KL(softmax(t/τ) ‖ softmax(s/τ)), as two named terms."""
     ce = F.cross_entropy(student_logits, labels, label_smoothing=label_smoothing)
     return {"ce": (1 - alpha) * ce, "kd": alpha * hinton_kd(student_logits, teacher_logits, temperature)}
+
+
+def hinton_kd_objective(alpha: float, temperature: float, label_smoothing: float = 0.0) -> Objective:
+    """The engine objective of ``vanilla_kd_terms``, with the teacher's logits in ``batch.extras["teacher_logits"]``."""
+    def objective(student: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        return vanilla_kd_terms(student(batch.x), batch.extras["teacher_logits"], batch.y, alpha, temperature,
+                                label_smoothing)
+    return objective
 
 
 def wsl_weight(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor) -> Tensor:

@@ -62,7 +62,8 @@ from benchmark.nn.blocks import BLOCKS
 from benchmark.nn.staged import StagedCNNSpec
 from benchmark.teachers import cross_entropy_objective
 from methods.base import Method, MethodConfig, register_method
-from methods.losses import hinton_kd, vanilla_kd_terms
+from methods.losses import hinton_kd
+from methods.vanilla_kd import distill_with_hinton_kd
 
 DEPTHS = (1, 2, 3, 4)  # official ``repetitions: [1, 2, 3, 4]``
 WIDTH_FACTORS = (1.0, 1.5)  # two widths per stage, as the official two ``channels`` per layer
@@ -103,14 +104,6 @@ class MFKDNAS(Method):
         super().__init__(config)
         if self.config.low_loss not in ("kd", "ce"):
             raise ValueError(f"mf_kdnas low_loss must be 'kd' or 'ce', not {self.config.low_loss!r}")
-
-    def objective(self, ctx: RunContext) -> Callable[[nn.Module, Batch], dict[str, Tensor]]:
-        cfg = self.config
-
-        def objective(model: nn.Module, batch: Batch) -> dict[str, Tensor]:
-            return vanilla_kd_terms(model(batch.x), batch.extras["teacher_logits"], batch.y, cfg.alpha,
-                                    cfg.temperature, ctx.recipe.label_smoothing)
-        return objective
 
     def search(self, ctx: RunContext) -> ArchSpec:
         cfg = self.config
@@ -168,9 +161,7 @@ class MFKDNAS(Method):
         return to_arch(base, grid[best])
 
     def distill(self, arch: ArchSpec, ctx: RunContext) -> nn.Module:
-        model = ctx.build(arch)
-        ctx.fit(model, self.objective(ctx), phase="final", extras={"teacher_logits": ctx.teacher().train_logits})
-        return model
+        return distill_with_hinton_kd(arch, ctx, self.config.alpha, self.config.temperature)
 
     def _low_objective(self) -> Callable[[nn.Module, Batch], dict[str, Tensor]]:
         if self.config.low_loss == "ce":

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import Tensor, nn
+from torch import nn
 
 from benchmark.context import RunContext
-from benchmark.engine import Batch
 from benchmark.nn.arch import ArchSpec
 from methods.base import Method, MethodConfig, register_method
-from methods.losses import vanilla_kd_terms
+from methods.losses import hinton_kd_objective
 
 
 @dataclass(frozen=True)
@@ -34,13 +33,14 @@ class VanillaKD(Method):
     summary = "Hinton et al. 2015: (1-α)·CE + α·τ²·KL on the default student"
 
     def distill(self, arch: ArchSpec, ctx: RunContext) -> nn.Module:
-        cfg = self.config
-        teacher = ctx.teacher()
-        model = ctx.build(arch)
+        return distill_with_hinton_kd(arch, ctx, self.config.alpha, self.config.temperature)
 
-        def objective(student: nn.Module, batch: Batch) -> dict[str, Tensor]:
-            return vanilla_kd_terms(student(batch.x), batch.extras["teacher_logits"], batch.y, cfg.alpha,
-                                    cfg.temperature, ctx.recipe.label_smoothing)
 
-        ctx.fit(model, objective, phase="final", extras={"teacher_logits": teacher.train_logits})
-        return model
+def distill_with_hinton_kd(arch: ArchSpec, ctx: RunContext, alpha: float, temperature: float) -> nn.Module:
+    """Train a fresh ``arch`` as the final student with Hinton KD from the shared teacher's cached logits (the
+    retraining step of every method whose final loss is plain KD)."""
+    teacher = ctx.teacher()
+    model = ctx.build(arch)
+    ctx.fit(model, hinton_kd_objective(alpha, temperature, ctx.recipe.label_smoothing), phase="final",
+            extras={"teacher_logits": teacher.train_logits})
+    return model
