@@ -226,22 +226,17 @@ def to_arch(base: StagedCNNSpec, candidate: Candidate) -> ArchSpec:
 
 def staged_params(base: StagedCNNSpec, candidate: Candidate, in_channels: int, n_classes: int) -> int:
     """Parameters of ``to_arch(base, candidate)`` without building it: stem + blocks + classifier."""
-    total = _module_params("stem", in_channels, base.stem_channels, base.stem_kernel, 1, "", 1.0, False)
+    total = in_channels * base.stem_channels * base.stem_kernel + 2 * base.stem_channels  # conv (no bias) + BN
     c_in = base.stem_channels
     for stage, depth, width in zip(base.stages, candidate.depths, candidate.widths, strict=True):
-        total += _module_params("block", c_in, width, stage.kernel, stage.stride, stage.block, stage.expand, stage.se)
-        total += (depth - 1) * _module_params("block", width, width, stage.kernel, 1, stage.block, stage.expand,
-                                              stage.se)
+        total += _block_params(c_in, width, stage.kernel, stage.stride, stage.block, stage.expand, stage.se)
+        total += (depth - 1) * _block_params(width, width, stage.kernel, 1, stage.block, stage.expand, stage.se)
         c_in = width
     return total + c_in * n_classes + n_classes
 
 
 @cache
-def _module_params(kind: str, c_in: int, c_out: int, kernel: int, stride: int, block: str, expand: float,
-                   se: bool) -> int:
-    if kind == "stem":
-        return c_in * c_out * kernel + 2 * c_out  # conv (no bias) + BN
+def _block_params(c_in: int, c_out: int, kernel: int, stride: int, block: str, expand: float, se: bool) -> int:
     with torch.random.fork_rng(devices=[]):  # counting must not move the caller's random state
         module = BLOCKS[block](c_in, c_out, kernel, stride, expand=expand, se=se)
     return sum(p.numel() for p in module.parameters())
-
