@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from benchmark.engine import CostMeter
+from benchmark.metrics import count_params
 from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.protocol import BUDGET_TIERS
 from benchmark.results import JobKey
@@ -29,10 +30,6 @@ from methods.spaces.nago1d import (
 
 GENERATOR = GeneratorParams(top_nodes=5, top_k=4, top_p=0.5, mid_nodes=3, mid_p=0.6, bottom_nodes=4, bottom_k=2,
                             bottom_p=0.3)
-
-
-def count(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize(("kind", "nodes", "p", "k"), [("WS", 6, 0.5, 4), ("WS", 3, 1.0, 5), ("ER", 4, 0.3, 0)])
@@ -76,9 +73,9 @@ def test_width_is_the_widest_that_fits_the_budget(budget: int) -> None:
     structure = sample_structure(GENERATOR, seed=5)
     arch = fit_width(structure, 7, 2, 4, 5, budget)
     assert arch is not None
-    assert count(build_model(arch, 4, 5)) <= budget
+    assert count_params(build_model(arch, 4, 5)) <= budget
     wider = ArchSpec(arch.family, {**arch.params, "base_width": arch.params["base_width"] + 1})
-    assert count(build_model(wider, 4, 5)) > budget
+    assert count_params(build_model(wider, 4, 5)) > budget
 
 
 def test_a_generator_too_big_for_the_budget_is_infeasible() -> None:
@@ -136,11 +133,11 @@ def test_search_spends_its_budget_and_returns_a_feasible_student(synthetic_conte
     assert 6 <= ctx.search_meter.units < 6 + 1  # spent, overrun only by the last epoch's validation pass
     best = trials[search["best_trial"]]
     assert best["state"] == "complete" and best["score"] == max(t["score"] for t in trials if t["state"] == "complete")
-    assert arch.family == "nago1d" and count(ctx.build(arch)) <= ctx.max_params
+    assert arch.family == "nago1d" and count_params(ctx.build(arch)) <= ctx.max_params
     assert method.kd == {"temperature": best["temperature"], "alpha": best["alpha"]}  # distill uses the winner's τ, α
     model = method.distill(arch, ctx)
     assert ctx.notes["kd"] == method.kd and ctx.train_meter.units > 0
-    assert count(model) == count(ctx.build(arch))
+    assert count_params(model) == count_params(ctx.build(arch))
     again = synthetic_context_factory(search_budget=6.0, epochs=3)
     assert AutoKD(AutoKDConfig(trial_epoch_fraction=1.0, n_startup_trials=3)).search(again) == arch  # reproducible
 
@@ -158,7 +155,7 @@ def test_pruned_trials_stop_early_and_the_search_goes_on(synthetic_context_facto
     assert trained[-1]["state"] in ("pruned", "stopped by budget")
     best = ctx.notes["search"]["trials"][ctx.notes["search"]["best_trial"]]  # no full-fidelity trial: best pruned one
     assert best["score"] == max(t["score"] for t in trained)
-    assert count(ctx.build(arch)) <= ctx.max_params
+    assert count_params(ctx.build(arch)) <= ctx.max_params
 
 
 def test_without_search_it_is_kd_of_the_default_student(synthetic_context_factory) -> None:  # type: ignore[no-untyped-def]
@@ -172,5 +169,5 @@ def test_eeg_default_stem_is_used_for_30s_epochs() -> None:
     stem = BUDGET_TIERS["sleepedf20"]["small"].default_student.params
     arch = fit_width(sample_structure(GENERATOR, seed=1), stem["stem_kernel"], stem["stem_stride"], 1, 5, 64_000)
     assert arch is not None and (arch.params["stem_kernel"], arch.params["stem_stride"]) == (25, 6)
-    assert count(build_model(arch, 1, 5)) <= 64_000
+    assert count_params(build_model(arch, 1, 5)) <= 64_000
 

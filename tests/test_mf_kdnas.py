@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from benchmark.engine import Batch, CostMeter
+from benchmark.metrics import count_params
 from benchmark.nn.arch import build_model
 from benchmark.nn.staged import StagedCNNSpec
 from benchmark.protocol import BUDGET_TIERS
@@ -17,10 +18,6 @@ from benchmark.results import JobKey
 from benchmark.runner import Job, build_context, load_bundle
 from methods.losses import hinton_kd
 from methods.mf_kdnas import MFKDNAS, Candidate, MFKDConfig, feasible_grid, gp_ucb, staged_params, to_arch
-
-
-def count(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize(("dataset", "tier", "in_channels"),
@@ -32,7 +29,7 @@ def test_grid_sizes_are_exact_and_within_budget(dataset: str, tier: str, in_chan
     assert grid and len(set(grid)) == len(grid)
     for candidate in random.Random(0).sample(grid, 8):
         model = build_model(to_arch(base, candidate), in_channels, 5)
-        assert count(model) == staged_params(base, candidate, in_channels, 5) <= budget.max_params
+        assert count_params(model) == staged_params(base, candidate, in_channels, 5) <= budget.max_params
     default = Candidate(tuple(s.depth for s in base.stages), tuple(s.channels for s in base.stages))
     assert default in grid  # the protocol's default student is one of the candidates
 
@@ -76,7 +73,7 @@ def test_low_then_high_fidelity_within_the_budget(context_factory) -> None:  # t
     assert search["best"]["score"] == best["score"]
     assert [s["depth"] for s in arch.params["stages"]] == list(best["depths"])
     assert ctx.search_meter.units <= 8.0  # no evaluation starts that the budget cannot pay for
-    assert count(ctx.build(arch)) <= ctx.max_params
+    assert count_params(ctx.build(arch)) <= ctx.max_params
     n_train, n_val, batch = len(ctx.train), len(ctx.val), ctx.recipe.batch_size
 
     def epoch_units(rows: int) -> float:  # the engine trains whole batches only
