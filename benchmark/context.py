@@ -15,15 +15,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.engine import CostMeter, Engine, EpochHook, FitResult, Objective, Scorer, StepHook, TensorSplit
-from benchmark.metrics import classification_metrics
+from benchmark.engine import (
+    FORWARD_PASSES,
+    CostMeter,
+    Engine,
+    EpochHook,
+    FitResult,
+    MacsPerSample,
+    Objective,
+    Scorer,
+    StepHook,
+    TensorSplit,
+)
+from benchmark.metrics import classification_metrics, count_macs
 from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.protocol import Protocol, TrainRecipe
 from benchmark.teachers import Teacher
 from datasets.base import DataView
 
 TeacherProvider = Callable[[int], Teacher]  # teacher seed -> trained teacher from the shared store
-FORWARD_COST = 1 / 3  # a forward-only pass (an evaluation), as a fraction of a training pass
 
 
 @dataclass
@@ -39,6 +49,7 @@ class RunContext:
     train_meter: CostMeter
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("benchmark.method"))
     notes: dict[str, Any] = field(default_factory=dict)  # free-form method diagnostics kept in the record
+    search_trace: list[dict[str, Any]] = field(default_factory=list)  # see ``record_candidate``
 
     @cached_property
     def train(self) -> TensorSplit:
@@ -78,26 +89,42 @@ class RunContext:
         """Validation macro-F1 over the scored classes: the only thing methods select on."""
         return float(self.val_metrics(model)["macro_f1"])
 
-    @property
-    def val_pass_cost(self) -> float:
-        """Search-budget units one forward pass over the validation split costs."""
-        return FORWARD_COST * len(self.val) / self.search_meter.n_train
+    def macs(self, model: nn.Module) -> int:
+        """Forward MACs of ``model`` for one input sample (its active path, for a supernet)."""
+        return count_macs(model, self.data.input_shape)
+
+    def charge_forward(self, n_samples: int, macs_per_sample: float, phase: str = "search") -> float:
+        """Charge ``n_samples`` forward-only passes of a ``macs_per_sample`` network (an evaluation, a frozen teacher
+        run live) to the search (or, ``phase="final"``, the training) meter; returns the units charged."""
+        meter = self.search_meter if phase == "search" else self.train_meter
+        return meter.charge(n_samples, macs_per_sample, passes=FORWARD_PASSES)
+
+    def val_pass_cost(self, model: nn.Module) -> float:
+        """Search-budget units one forward pass of ``model`` over the validation split costs."""
+        return self.search_meter.units_of(FORWARD_PASSES * self.macs(model) * len(self.val))
 
     def search_val_score(self, model: nn.Module) -> float:
         """``val_score`` during a search: its forward pass over the validation split is charged to the budget."""
-        self.search_meter.charge(len(self.val), FORWARD_COST)
+        self.charge_forward(len(self.val), self.macs(model))
         return self.val_score(model)
+
+    def record_candidate(self, candidate: dict[str, Any], fidelity: str, score: float, cost: float) -> None:
+        """Append one evaluated candidate to the search trace stored in the record: what was evaluated (an arch or
+        hyperparameters, as data), at which fidelity (e.g. ``"2 epochs on 10% of train"``), its selection score and
+        the cost units it took."""
+        self.search_trace.append({"candidate": candidate, "fidelity": fidelity, "score": float(score),
+                                  "cost": float(cost)})
 
     def fit(self, model: nn.Module, objective: Objective, *, phase: str, recipe: TrainRecipe | None = None,
             extras: dict[str, torch.Tensor] | None = None, step_hook: StepHook | None = None,
             epoch_hook: EpochHook | None = None, scorer: Scorer | None = None,
-            parameters: list[nn.Parameter] | None = None, charge_weight: float = 1.0,
+            parameters: list[nn.Parameter] | None = None, macs_per_sample: MacsPerSample | None = None,
             subset: torch.Tensor | None = None) -> FitResult:
         """Train with the engine. ``phase="search"`` charges the search budget (and stops when it is spent);
         ``phase="final"`` trains the deployed student with the protocol's retraining recipe on the whole
         training split. ``subset`` (search only): train on these rows of the training split (extras are given
         for the whole split and sliced alike); the budget is charged per sample, so a subset epoch costs its
-        share of a full one."""
+        share of a full one. Compute is charged by MACs (see ``Engine.fit``'s ``macs_per_sample``)."""
         if phase not in ("search", "final"):
             raise ValueError(f"phase must be 'search' or 'final', not {phase!r}")
         if phase == "final" and recipe is not None and recipe != self.recipe:
@@ -110,7 +137,7 @@ class RunContext:
             train = train.rows(subset)
         return self.engine.fit(model, objective, train, recipe or self.recipe, scorer=scorer or self.val_score,
                                seed=self.seed, meter=meter, step_hook=step_hook, epoch_hook=epoch_hook,
-                               parameters=parameters, charge_weight=charge_weight)
+                               parameters=parameters, macs_per_sample=macs_per_sample)
 
 
 def metrics_from_logits(y_true: np.ndarray, logits: np.ndarray, classes: tuple[str, ...],

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from benchmark.metrics import count_macs
 from benchmark.protocol import TrainRecipe
 
 log = logging.getLogger(__name__)
@@ -78,16 +79,40 @@ class BudgetExhausted(RuntimeError):
     """Raised by ``CostMeter.check`` when a search has spent its budget."""
 
 
-class CostMeter:
-    """Counts training cost in units of epochs over the training split (sample passes / n_train)."""
+TRAIN_PASSES = 3.0  # a training step (forward + backward) costs about three forward passes
+FORWARD_PASSES = 1.0  # an evaluation or a frozen network run live: one forward pass
 
-    def __init__(self, n_train: int, limit: float | None = None) -> None:
-        self.n_train = n_train
+
+class CostMeter:
+    """Counts compute in cost units: one unit is the MACs of one training epoch of the protocol's default student
+    over the training split (``TRAIN_PASSES`` x its forward MACs x ``n_train``).
+
+    Every pass is charged by the MACs of the model it runs, so a model with twice the MACs costs twice per epoch,
+    whatever its family; cached teacher outputs are free.
+    """
+
+    def __init__(self, unit_macs: float, limit: float | None = None) -> None:
+        if unit_macs <= 0:
+            raise ValueError(f"unit_macs must be positive, got {unit_macs}")
+        self.unit_macs = float(unit_macs)
         self.limit = limit
         self.units = 0.0
 
-    def charge(self, n_samples: int, weight: float = 1.0) -> None:
-        self.units += weight * n_samples / self.n_train
+    @classmethod
+    def for_student(cls, student_macs: float, n_train: int, limit: float | None = None) -> CostMeter:
+        """A meter whose unit is one training epoch of a ``student_macs`` model over ``n_train`` samples."""
+        return cls(TRAIN_PASSES * student_macs * n_train, limit)
+
+    def units_of(self, macs: float) -> float:
+        """``macs`` expressed in cost units."""
+        return macs / self.unit_macs
+
+    def charge(self, n_samples: int, macs_per_sample: float, passes: float = TRAIN_PASSES) -> float:
+        """Charge ``n_samples`` passes of a ``macs_per_sample`` model (``passes`` forward-equivalents each);
+        returns the units charged."""
+        units = self.units_of(passes * macs_per_sample * n_samples)
+        self.units += units
+        return units
 
     @property
     def exhausted(self) -> bool:
@@ -102,6 +127,9 @@ class CostMeter:
             raise BudgetExhausted(f"search budget of {self.limit:g} units spent")
 
 
+MacsPerSample = float | Callable[[], float]  # training MACs of one sample (TRAIN_PASSES x forward), or a callable
+
+
 @dataclass
 class FitResult:
     """What a ``fit`` did: best validation score and epoch, history of per-epoch logs, cost and time."""
@@ -111,7 +139,8 @@ class FitResult:
     epochs_run: int
     stopped: str  # "epochs", "patience" or "budget"
     history: list[dict[str, float]]
-    cost_units: float
+    macs: float  # compute spent training (TRAIN_PASSES x forward MACs per sample seen)
+    cost_units: float  # the same in the meter's units (0 without a meter)
     wall_s: float
 
 
@@ -164,8 +193,14 @@ class Engine:
     def fit(self, model: nn.Module, objective: Objective, train: TensorSplit, recipe: TrainRecipe, *,
             scorer: Scorer, seed: int, meter: CostMeter | None = None, step_hook: StepHook | None = None,
             epoch_hook: EpochHook | None = None, parameters: list[nn.Parameter] | None = None,
-            charge_weight: float = 1.0) -> FitResult:
-        """Train ``model`` in place; on return it holds the weights of its best validation epoch."""
+            macs_per_sample: MacsPerSample | None = None) -> FitResult:
+        """Train ``model`` in place; on return it holds the weights of its best validation epoch.
+
+        Compute is charged per step to ``meter``: ``macs_per_sample`` is what one training sample costs — by default
+        ``TRAIN_PASSES`` x the model's forward MACs, counted once; pass a callable when it changes from step to step
+        (a supernet's sampled path, read after the step hook ran), or add a frozen network's forward MACs when a step
+        runs one live.
+        """
         start_time = time.perf_counter()
         seed_everything(seed)
         model.to(self.device).train()
@@ -177,7 +212,9 @@ class Engine:
             optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch, pct_start=0.15)
         generator = torch.Generator().manual_seed(seed)
         weights = class_balanced_weights(train.y, recipe.balance_power)
-        samples_seen = 0
+        if macs_per_sample is None:
+            macs_per_sample = TRAIN_PASSES * count_macs(model, tuple(train.x.shape[1:]))
+        macs_spent, units_spent = 0.0, 0.0
 
         best_score, best_epoch, best_state = -math.inf, -1, None
         history: list[dict[str, float]] = []
@@ -207,9 +244,10 @@ class Engine:
                     sums[name] = sums.get(name, 0.0) + value.detach().float()
                 step += 1
                 steps_done += 1
-                samples_seen += len(index)
+                sample_macs = macs_per_sample() if callable(macs_per_sample) else macs_per_sample
+                macs_spent += sample_macs * len(index)
                 if meter:
-                    meter.charge(len(index), charge_weight)
+                    units_spent += meter.charge(len(index), sample_macs, passes=1.0)
                     if meter.exhausted:
                         stopped = "budget"
                         break
@@ -231,8 +269,8 @@ class Engine:
                 break
         if best_state is not None:
             model.load_state_dict(best_state)
-        cost = charge_weight * samples_seen / n
-        return FitResult(best_score, best_epoch, epochs_run, stopped, history, cost, time.perf_counter() - start_time)
+        return FitResult(best_score, best_epoch, epochs_run, stopped, history, macs_spent, units_spent,
+                         time.perf_counter() - start_time)
 
     def _epoch_order(self, n: int, weights: Tensor | None, generator: torch.Generator) -> Tensor:
         """Row indices for one epoch: class-balanced draws with replacement, or a permutation."""

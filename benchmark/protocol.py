@@ -40,8 +40,10 @@ class BudgetTier:
 class Profile:
     """How much work: teacher and student recipes and the search budget in cost units.
 
-    One cost unit is one epoch over the training split (``n_train`` sample passes, forward + backward) of
-    whatever model is being trained, charged by the engine; teacher outputs read from the cache are free.
+    One cost unit is the compute of one training epoch of the protocol's default student over the training split
+    (3 x its forward MACs x ``n_train``). The engine charges every training pass by the trained model's MACs
+    (forward + backward = 3 x forward) and every forward-only pass (evaluations, a frozen teacher run live) at 1 x its
+    MACs, so a model with twice the MACs costs twice per epoch; teacher outputs read from the cache are free.
     """
 
     name: str
@@ -130,12 +132,12 @@ DATASET_TEACHER = {"mitbih": "ecg", "synthetic": "tiny", "sleepedf20": "eeg", "s
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        "smoke", TrainRecipe(epochs=1, batch_size=64), TrainRecipe(epochs=1, batch_size=64), search_budget=2.0,
+        "smoke", TrainRecipe(epochs=1, batch_size=64), TrainRecipe(epochs=1, batch_size=64), search_budget=20.0,
         description="seconds on the synthetic dataset; for tests, not for results",
     ),
     "quick": Profile(
         "quick", TrainRecipe(epochs=6, batch_size=128, patience=3), TrainRecipe(epochs=10, batch_size=128, patience=4),
-        search_budget=10.0,
+        search_budget=30.0,
         description="CPU: all methods on mitbih in ~80 min of one core per seed (teacher ~12, autokd ~25)",
     ),
     "full": Profile(

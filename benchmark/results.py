@@ -53,11 +53,12 @@ class RunResult:
     param_budget: int | None = None
     macs: int | None = None
     latency_ms: float | None = None  # CPU latency per sample, batch 1
-    search_cost: float = 0.0  # cost units (default-student epochs) spent searching
+    search_cost: float = 0.0  # cost units spent searching (one unit: the MACs of one default-student training epoch)
     train_cost: float = 0.0  # cost units spent on the final training
     search_wall_s: float = 0.0
     train_wall_s: float = 0.0
     arch: dict[str, Any] = field(default_factory=dict)
+    search_trace: list[dict[str, Any]] = field(default_factory=list)  # candidate, fidelity, score, cost per evaluation
     config: dict[str, Any] = field(default_factory=dict)  # method config + protocol, as data
     split_hash: str = ""
     data_checksum: str = ""

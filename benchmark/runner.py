@@ -17,12 +17,13 @@ import torch
 
 from benchmark.context import RunContext, metrics_from_logits
 from benchmark.engine import CostMeter, Engine, seed_everything
-from benchmark.metrics import count_params, summarise_model
+from benchmark.metrics import count_macs, count_params, summarise_model
+from benchmark.nn.arch import build_model
 from benchmark.protocol import Protocol, make_protocol
 from benchmark.provenance import provenance
 from benchmark.results import JobKey, RunResult, read_result, results_path, write_result
 from benchmark.teachers import Teacher, TeacherStore
-from datasets.base import DATASETS, DatasetBundle
+from datasets.base import DATASETS, DatasetBundle, DataView
 from methods import METHODS
 
 log = logging.getLogger(__name__)
@@ -54,32 +55,40 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 class TeacherSource:
-    """Gives a run its teachers from the shared store, training each (dataset, split, seed) once."""
+    """Gives a run its teachers from the shared store, training each (dataset, split, seed) once.
 
-    def __init__(self, store: TeacherStore, bundle: DatasetBundle, protocol: Protocol, ctx_factory: Any) -> None:
-        self.store, self.bundle, self.protocol, self._ctx = store, bundle, protocol, ctx_factory
+    It holds the method-visible view (train and validation) and the data checksum, never the test split."""
+
+    def __init__(self, store: TeacherStore, view: DataView, data_checksum: str, protocol: Protocol,
+                 ctx_factory: Any) -> None:
+        self.store, self.view, self.data_checksum, self.protocol = store, view, data_checksum, protocol
+        self._ctx = ctx_factory
         self._loaded: dict[int, Teacher] = {}
 
     def __call__(self, seed: int) -> Teacher:
         if seed not in self._loaded:
             ctx: RunContext = self._ctx()
             self._loaded[seed] = self.store.get(
-                dataset=self.bundle.name, split=self.bundle.split, data_key=self.bundle.data_checksum,
+                dataset=self.view.name, split=self.view.split, data_key=self.data_checksum,
                 arch=self.protocol.teacher_arch, recipe=self.protocol.profile.teacher_recipe, seed=seed,
                 train=ctx.train, val=ctx.val, engine=ctx.engine, val_metrics_fn=ctx.val_metrics,
-                in_channels=self.bundle.input_shape[0], n_classes=self.bundle.n_classes)
+                in_channels=self.view.input_shape[0], n_classes=self.view.n_classes)
         return self._loaded[seed]
 
 
 def build_context(job: Job, bundle: DatasetBundle, device: torch.device) -> RunContext:
-    """The run context for ``job``: data view without test, engine, meters, teacher source."""
+    """The run context for ``job``: data view without test, engine, meters (one unit = one default-student
+    training epoch of compute), teacher source."""
     protocol = make_protocol(job.key.dataset, bundle.split, job.key.budget, job.key.profile)
     view = bundle.view()
-    n_train = len(bundle.train)
+    student = build_model(protocol.budget.default_student, view.input_shape[0], view.n_classes)
+    student_macs, n_train = count_macs(student, view.input_shape), len(view.train)
     holder: dict[str, RunContext] = {}
-    source = TeacherSource(TeacherStore(Path(job.cache_dir) / "teachers"), bundle, protocol, lambda: holder["ctx"])
+    source = TeacherSource(TeacherStore(Path(job.cache_dir) / "teachers"), view, bundle.data_checksum, protocol,
+                           lambda: holder["ctx"])
     ctx = RunContext(protocol=protocol, data=view, engine=Engine(device), seed=job.key.seed, teacher_provider=source,
-                     search_meter=CostMeter(n_train, protocol.profile.search_budget), train_meter=CostMeter(n_train))
+                     search_meter=CostMeter.for_student(student_macs, n_train, protocol.profile.search_budget),
+                     train_meter=CostMeter.for_student(student_macs, n_train))
     holder["ctx"] = ctx
     return ctx
 
@@ -136,6 +145,7 @@ def run_one(job: Job) -> RunResult:
         result.macs, result.latency_ms = summary["macs"], summary["latency_ms"]
         if method.uses_teacher:
             result.teacher = ctx.teacher().info()
+        result.search_trace = ctx.search_trace
         result.status = "ok"
         result.provenance = {**origin, "notes": ctx.notes}
     except Exception as err:  # a failing job becomes a failed record; the sweep goes on

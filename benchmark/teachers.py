@@ -40,13 +40,13 @@ class Teacher:
     val_logits: Tensor
     val_metrics: dict[str, Any]
     train_wall_s: float
-    train_cost: float
+    train_macs: float  # compute spent training it (forward + backward MACs); 0 for entries stored before it was kept
 
     def info(self) -> dict[str, Any]:
         """What a result record says about the teacher it used."""
         return {"id": self.teacher_id, "seed": self.seed, "arch": self.arch.to_dict(),
                 "val_macro_f1": self.val_metrics.get("macro_f1"), "train_wall_s": self.train_wall_s,
-                "train_cost": self.train_cost}
+                "train_macs": self.train_macs}
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -103,7 +103,7 @@ class TeacherStore:
         val_logits = engine.predict(model, val.x)
         meta = {"id": tid, "arch": arch.to_dict(), "seed": seed, "recipe": asdict(recipe),
                 "val_metrics": val_metrics, "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run,
-                "train_cost": fit.cost_units, "train_wall_s": time.perf_counter() - start}
+                "train_macs": fit.macs, "train_wall_s": time.perf_counter() - start}
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{tid}."))
         try:
             torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp / "model.pt")
@@ -123,7 +123,7 @@ class TeacherStore:
         model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
         logits = torch.load(folder / "logits.pt", map_location="cpu", weights_only=True)
         return Teacher(tid, arch, seed, freeze(model.to(device)), logits["train"], logits["val"],
-                       meta["val_metrics"], meta["train_wall_s"], meta["train_cost"])
+                       meta["val_metrics"], meta["train_wall_s"], meta.get("train_macs", 0.0))
 
     @contextmanager
     def _lock(self, folder: Path) -> Iterator[None]:

@@ -56,7 +56,7 @@ from sklearn.gaussian_process.kernels import RBF
 from torch import Tensor, nn
 
 from benchmark.context import RunContext
-from benchmark.engine import Batch
+from benchmark.engine import TRAIN_PASSES, Batch
 from benchmark.nn.arch import ArchSpec
 from benchmark.nn.blocks import BLOCKS
 from benchmark.nn.staged import StagedCNNSpec
@@ -117,17 +117,18 @@ class MFKDNAS(Method):
         teacher_logits = ctx.teacher().train_logits
         n_train = len(ctx.train)
         budget = ctx.search_meter.remaining
-        val_cost = ctx.val_pass_cost
 
         def evaluate(candidate: Candidate, low: bool) -> float | None:
             """Train and score one architecture at a fidelity; None when the budget cannot pay for it."""
+            model = ctx.build(to_arch(base, candidate))
+            epoch_cost = ctx.search_meter.units_of(TRAIN_PASSES * ctx.macs(model) * n_train)  # one full-data epoch
+            val_cost = ctx.val_pass_cost(model)
             share = cfg.low_share if low else 1 - cfg.low_share
             per_eval = share * budget / cfg.max_samples - val_cost
             fraction = cfg.subset if low else 1.0
-            epochs = max(1, math.floor(per_eval / fraction))
-            if ctx.search_meter.remaining < epochs * fraction + val_cost:
+            epochs = max(1, math.floor(per_eval / (fraction * epoch_cost)))
+            if ctx.search_meter.remaining < epochs * fraction * epoch_cost + val_cost:
                 return None
-            model = ctx.build(to_arch(base, candidate))
             recipe = replace(ctx.recipe, epochs=epochs, patience=None)
             seen = {"epochs": 0}
 
@@ -137,6 +138,7 @@ class MFKDNAS(Method):
                     return -math.inf
                 return ctx.search_val_score(m)
 
+            units_before = ctx.search_meter.units
             if low:
                 rows = torch.from_numpy(rng.choice(n_train, size=max(1, round(fraction * n_train)), replace=False))
                 fit = ctx.fit(model, self._low_objective(), phase="search", recipe=recipe, scorer=scorer,
@@ -144,6 +146,9 @@ class MFKDNAS(Method):
             else:
                 fit = ctx.fit(model, cross_entropy_objective(ctx.recipe.label_smoothing), phase="search",
                               recipe=recipe, scorer=scorer)
+            fidelity = f"{epochs} epoch(s) on {fraction:.0%} of train, {'KD' if low else 'CE'}"
+            ctx.record_candidate({"depths": candidate.depths, "widths": candidate.widths}, fidelity, fit.best_score,
+                                 ctx.search_meter.units - units_before)
             return fit.best_score
 
         trace: dict[str, list[dict[str, Any]]] = {"low": [], "high": []}

@@ -46,8 +46,9 @@ Deviations, each with its reason:
 - Retraining step and evolutionary search are added (the issue's spec; the original keeps the sampled
   architecture of the best validation epoch). Under the quick profile's budget the evolution gets through
   roughly its first population; the trace is stored in the record's notes.
-- Search cost: training passes are charged one unit per epoch; forward-only evaluations one third per
-  sample.
+- Search cost: by MACs, like every method (benchmark.engine.CostMeter): supernet steps at 3 x the forward MACs
+  counted when the fit starts; training the teacher's phase heads runs the frozen teacher live, charged at 1 x its
+  forward MACs plus 3 x the heads'.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.context import FORWARD_COST, RunContext
-from benchmark.engine import Batch, BudgetExhausted
+from benchmark.context import RunContext
+from benchmark.engine import TRAIN_PASSES, Batch, BudgetExhausted
 from benchmark.nn.arch import ArchSpec
 from methods.aux_heads import AuxHeads, feature_channels, phase_features
 from methods.base import Method, MethodConfig, register_method
@@ -106,6 +107,18 @@ class StudentWithHeads(nn.Module):
         return self.backbone(x)
 
 
+class _TeacherHeads(nn.Module):
+    """The frozen teacher and its phase heads as one module (to count the MACs a head-training step runs)."""
+
+    def __init__(self, teacher: nn.Module, heads: AuxHeads) -> None:
+        super().__init__()
+        self.teacher, self.heads = teacher, heads
+
+    def forward(self, x: Tensor) -> Tensor:
+        _, feats = phase_features(self.teacher, x)
+        return torch.stack(self.heads(feats), dim=1)
+
+
 @register_method("mpkd_nas")
 class MPKDNAS(Method):
     """MPKD-NAS: multi-phase auxiliary heads + WSL + weight-sharing NAS during distillation (see module doc)."""
@@ -142,14 +155,19 @@ class MPKDNAS(Method):
             logits = head_logits(model, batch.x)
             return {f"ce_head{i + 1}": F.cross_entropy(logits[:, i], batch.y) for i in range(logits.shape[1])}
 
+        # the frozen teacher runs live under the heads: a step costs its forward plus the heads' forward and backward
+        teacher_macs = ctx.macs(teacher)
+        forward_macs = ctx.macs(_TeacherHeads(teacher, heads))
+
         def scorer(model: nn.Module) -> float:
-            ctx.search_meter.charge(len(ctx.val), FORWARD_COST)
+            ctx.charge_forward(len(ctx.val), forward_macs)
             return ctx.val_metrics(model, forward=lambda m, x: head_logits(m, x).softmax(-1).mean(1))["macro_f1"]
 
         recipe = replace(ctx.recipe, epochs=self.config.teacher_head_epochs, patience=None)
-        fit = ctx.fit(heads, objective, phase="search", recipe=recipe, scorer=scorer)
+        fit = ctx.fit(heads, objective, phase="search", recipe=recipe, scorer=scorer,
+                      macs_per_sample=teacher_macs + TRAIN_PASSES * (forward_macs - teacher_macs))
         ctx.notes["teacher_heads_val_macro_f1"] = fit.best_score
-        ctx.search_meter.charge(len(ctx.train), FORWARD_COST)
+        ctx.charge_forward(len(ctx.train), forward_macs)
         return ctx.engine.predict(heads, ctx.train.x, forward=lambda m, x: head_logits(m, x).flatten(1)).view(
             len(ctx.train), -1, ctx.data.n_classes)
 
@@ -237,9 +255,9 @@ class MPKDNAS(Method):
 
         def fitness(choice: tuple[StageChoice, ...]) -> float:
             if choice not in scores:
-                if ctx.search_meter.remaining < ctx.val_pass_cost:  # never start an evaluation it cannot pay for
-                    raise BudgetExhausted(f"search budget of {ctx.search_meter.limit:g} units spent")
                 supernet.set_active(choice)
+                if ctx.search_meter.remaining < ctx.val_pass_cost(model):  # never start an evaluation it cannot pay for
+                    raise BudgetExhausted(f"search budget of {ctx.search_meter.limit:g} units spent")
                 scores[choice] = ctx.search_val_score(model)
             return scores[choice]
 

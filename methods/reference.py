@@ -26,7 +26,7 @@ class TeacherReference(Method):
 
     def distill(self, arch: ArchSpec, ctx: RunContext) -> nn.Module:
         teacher = ctx.teacher()
-        ctx.train_meter.units += teacher.train_cost
+        ctx.train_meter.units += ctx.train_meter.units_of(teacher.train_macs)
         return copy.deepcopy(teacher.model)
 
 

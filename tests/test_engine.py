@@ -1,7 +1,9 @@
+import pytest
 import torch
 from torch import nn
 
-from benchmark.engine import Batch, CostMeter, Engine, TensorSplit, class_balanced_weights
+from benchmark.engine import FORWARD_PASSES, Batch, CostMeter, Engine, TensorSplit, class_balanced_weights
+from benchmark.metrics import count_macs
 from benchmark.protocol import TrainRecipe
 
 
@@ -53,12 +55,41 @@ def test_fit_is_deterministic_for_a_seed() -> None:
 
 def test_meter_stops_fit_when_the_search_budget_is_spent() -> None:
     train = toy_split(n=256)
-    meter = CostMeter(n_train=256, limit=1.5)
+    meter = CostMeter.for_student(count_macs(make_model(), (1, 8)), n_train=256, limit=1.5)
     result = Engine("cpu").fit(make_model(), ce, train, TrainRecipe(epochs=10, batch_size=32),
                                scorer=lambda m: 0.0, seed=0, meter=meter)
     assert result.stopped == "budget"
     assert meter.exhausted and 1.5 <= meter.units < 1.5 + 32 / 256
     assert result.epochs_run == 2
+    assert result.cost_units == meter.units
+
+
+def test_a_model_with_twice_the_macs_is_charged_twice_per_epoch() -> None:
+    train = toy_split(n=256)
+    small = make_model()  # 8*2 = 16 MACs
+    large = nn.Sequential(nn.Flatten(), nn.Linear(8, 2), *(nn.Linear(2, 2) for _ in range(4)))  # 16 + 4*4 = 32
+    small_macs, large_macs = count_macs(small, (1, 8)), count_macs(large, (1, 8))
+    assert large_macs == 2 * small_macs
+    charged = []
+    for model in (small, large):
+        meter = CostMeter.for_student(small_macs, n_train=256)
+        Engine("cpu").fit(model, ce, train, TrainRecipe(epochs=1, batch_size=32), scorer=lambda m: 0.0, seed=0,
+                          meter=meter)
+        charged.append(meter.units)
+    assert charged[0] == pytest.approx(1.0)  # the unit: one epoch of the reference model
+    assert charged[1] == pytest.approx(2 * charged[0])
+
+
+def test_forward_passes_cost_a_third_of_training_passes_and_callables_follow_the_active_path() -> None:
+    meter = CostMeter.for_student(10, n_train=100)
+    assert meter.charge(100, 10) == pytest.approx(1.0)
+    assert meter.charge(100, 10, passes=FORWARD_PASSES) == pytest.approx(1 / 3)
+    train = toy_split(n=64)
+    path_macs = iter([10.0, 20.0] * 10)
+    meter = CostMeter(unit_macs=64 * 10.0)
+    Engine("cpu").fit(make_model(), ce, train, TrainRecipe(epochs=1, batch_size=16), scorer=lambda m: 0.0, seed=0,
+                      meter=meter, macs_per_sample=lambda: next(path_macs))
+    assert meter.units == pytest.approx((2 * 16 * 10 + 2 * 16 * 20) / 640)
 
 
 def test_patience_stops_early() -> None:

@@ -25,7 +25,9 @@ def test_smoke_run(method: str, cache: Path, tmp_path: Path) -> None:
     assert result.deployed_params and result.macs and result.latency_ms
     if METHODS.get(method).enforce_budget:
         assert result.deployed_params <= result.param_budget  # type: ignore[operator]
-    assert result.search_cost <= PROFILES["smoke"].search_budget + 1.0
+    # a search stops at the first step past its budget, then validates once: on the 600-sample synthetic split one
+    # batch of a large supernet is ~4 units, so allow half the budget of overrun (cost units are MACs, not epochs)
+    assert result.search_cost <= 1.5 * PROFILES["smoke"].search_budget
     assert result.train_cost > 0
 
 

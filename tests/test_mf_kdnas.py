@@ -52,7 +52,7 @@ def context_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[n
     def make(search_budget: float):  # type: ignore[no-untyped-def]
         ctx = build_context(job, bundle, torch.device("cpu"))
         ctx.protocol = replace(ctx.protocol, profile=replace(ctx.protocol.profile, search_budget=search_budget))
-        ctx.search_meter = CostMeter(len(bundle.train), search_budget)
+        ctx.search_meter = CostMeter(ctx.search_meter.unit_macs, search_budget)
         return ctx
 
     return make
@@ -74,18 +74,14 @@ def test_low_then_high_fidelity_within_the_budget(context_factory) -> None:  # t
     assert [s["depth"] for s in arch.params["stages"]] == list(best["depths"])
     assert ctx.search_meter.units <= 8.0  # no evaluation starts that the budget cannot pay for
     assert count_params(ctx.build(arch)) <= ctx.max_params
-    n_train, n_val, batch = len(ctx.train), len(ctx.val), ctx.recipe.batch_size
-
-    def epoch_units(rows: int) -> float:  # the engine trains whole batches only
-        return rows // batch * batch / n_train
-
-    # low fidelity: 4 evaluations on a quarter of the data, each epochs x 0.25 + one validation pass
-    val_cost = n_val / n_train / 3
-    low_epochs = max(1, int((0.3 * 8.0 / 4 - val_cost) / 0.25))
-    low_units = 4 * (low_epochs * epoch_units(round(0.25 * n_train)) + val_cost)
-    high_epochs = max(1, int(0.7 * 8.0 / 4 - val_cost))
-    high_units = len(high) * (high_epochs * epoch_units(n_train) + val_cost)
-    assert ctx.search_meter.units == pytest.approx(low_units + high_units)
+    # every evaluation is in the search trace with what it cost (MACs of its model, in default-student epochs)
+    trace = ctx.search_trace
+    assert len(trace) == len(low) + len(high)
+    assert sum(t["cost"] for t in trace) == pytest.approx(ctx.search_meter.units)
+    assert [t["score"] for t in trace] == [t["score"] for t in low + high]
+    low_costs, high_costs = [t["cost"] for t in trace[:len(low)]], [t["cost"] for t in trace[len(low):]]
+    assert max(low_costs) < min(high_costs)  # a quarter of the data per low-fidelity epoch
+    assert all(c <= 0.3 * 8.0 / 4 + 0.5 for c in low_costs)  # its share of the budget, overrun by one batch at most
 
 
 def test_a_budget_too_small_for_any_evaluation_falls_back_to_the_default_student(context_factory) -> None:  # type: ignore[no-untyped-def]
