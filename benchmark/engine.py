@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from benchmark.metrics import count_macs
+from benchmark.optim import adamw
 from benchmark.protocol import TrainRecipe
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ class Engine:
         seed_everything(seed)
         model.to(self.device).train()
         params = parameters if parameters is not None else [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+        optimizer = adamw(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
         n = len(train)
         steps_per_epoch = max(1, n // recipe.batch_size)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(

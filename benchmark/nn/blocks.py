@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from benchmark.nn.depthwise import DepthwiseConv1d
+
 
 def conv_bn_act(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1,
                 act: bool = True) -> nn.Sequential:
+    """Conv (no bias) -> BN [-> ReLU]; a depthwise conv (``groups == c_in == c_out``) is a fast DepthwiseConv1d."""
     layers: list[nn.Module] = [
-        nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
+        conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups),
         nn.BatchNorm1d(c_out),
     ]
     if act:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
+
+
+def conv1d(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0, groups: int = 1,
+           bias: bool = False) -> nn.Conv1d:
+    """``nn.Conv1d``, or its fast equivalent :class:`DepthwiseConv1d` when it is depthwise (same state dict)."""
+    if groups > 1 and groups == c_in == c_out:
+        return DepthwiseConv1d(c_in, c_out, kernel, stride=stride, padding=padding, bias=bias)
+    return nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=padding, groups=groups, bias=bias)
 
 
 class SqueezeExcite(nn.Module):

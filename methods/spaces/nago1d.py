@@ -47,7 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from benchmark.nn.arch import ArchSpec, register_architecture
-from benchmark.nn.blocks import conv_bn_act
+from benchmark.nn.blocks import conv1d, conv_bn_act
 
 FAMILY = "nago1d"
 CONV_OPS = ("conv1", "conv3", "conv5", "conv7")
@@ -177,7 +177,7 @@ class _Op(nn.Module):
             body: nn.Module = nn.MaxPool1d(kernel, stride=1, padding=kernel // 2)
         else:
             body = nn.Sequential(
-                nn.Conv1d(c_in, c_in, kernel, padding=kernel // 2, groups=c_in, bias=False) if kernel > 1
+                conv1d(c_in, c_in, kernel, padding=kernel // 2, groups=c_in) if kernel > 1
                 else nn.Identity(),
                 nn.Conv1d(c_in, c_out, 1, bias=False),
             )

@@ -1,0 +1,288 @@
+"""The selection-signal study behind protocol v2 on MIT-BIH (issue 9, part A).
+
+Question: which validation signal, measured inside DS1, ranks architectures the way held-out *patients* rank them?
+
+Design (inside DS1 only; DS2 is touched once, by ``confirm``):
+- A pool of diverse budget-feasible architectures (``architecture_pool``): staged CNNs from MF-KD-NAS's grid,
+  transformer sub-networks from MPKD-NAS's space and NAGO graphs from AutoKD's family, drawn with a fixed seed.
+- ``develop``: DS1 is split by record into a validation pool (``V8``: the four records of protocol v1 plus four more,
+  chosen for their S and V beats), two disjoint pseudo-test folds (``P1``, ``P2``: four records each, neither holding
+  the S-rich 209 nor the F-rich 208) and training records (the rest). Each architecture is trained once per fold
+  with the protocol's retraining recipe (one training loop: ``benchmark.engine``), and after every epoch the raw and
+  the EMA weights are scored on every validation and pseudo-test record: per-record confusion matrices and per-class
+  summed cross-entropy are stored, so any signal can be computed afterwards without retraining.
+- ``analyse``: for every candidate signal (validation set x metric x weight rule) Kendall's tau between the signal and
+  the pseudo-test macro-F1 of the same weights, per fold.
+- ``confirm``: the chosen protocol (v2's validation records and rule) is trained on DS1 less its validation records
+  and the same signal is compared with the DS2 macro-F1 - once.
+
+Run (from the repository root; 1 thread per process; the two folds can run side by side):
+    python tools/selection_study.py develop --fold 1 --data-root ../shared/data
+    python tools/selection_study.py develop --fold 2 --data-root ../shared/data
+    python tools/selection_study.py analyse
+    python tools/selection_study.py confirm --data-root ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import kendalltau
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmark.engine import Batch, Engine, TensorSplit
+from benchmark.metrics import count_params, metrics_from_confusion
+from benchmark.nn.arch import ArchSpec, build_model
+from benchmark.nn.staged import StagedCNNSpec
+from benchmark.paths import resolve_cache_dir, resolve_data_root
+from benchmark.protocol import BUDGET_TIERS, PROFILES
+from benchmark.results import atomic_write_text
+from datasets.base import SplitArrays
+from datasets.mitbih import CLASSES, DS1, MITBIH, SCORED_CLASSES
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "protocol-v2"
+V4 = (124, 201, 205, 223)  # protocol v1's validation records
+V8 = (*V4, 106, 114, 118, 215)  # + records with S (118: 96, 114: 12) and V beats (106: 520, 215: 164, 114: 43)
+PSEUDO_TEST = {1: (101, 112, 119, 207), 2: (115, 116, 203, 220)}
+VAL_SETS = {"V4": V4, "V8": V8}
+EMA_DECAY = 0.998
+STUDY_EPOCHS = 8
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train records, validation records (candidate signals) and held-out records (the truth), scored every epoch."""
+
+    train: tuple[int, ...]
+    val: tuple[int, ...]
+    test: tuple[int, ...]
+
+    @property
+    def scored(self) -> tuple[int, ...]:
+        return tuple(sorted((*self.val, *self.test)))
+
+
+def develop_split(fold: int) -> Split:
+    held = set(V8) | set(PSEUDO_TEST[fold])
+    return Split(train=tuple(r for r in DS1 if r not in held), val=V8, test=PSEUDO_TEST[fold])
+
+
+def architecture_pool(n_per_family: int = 7, seed: int = 0) -> list[dict[str, Any]]:
+    """Diverse architectures under the ``small`` ECG budget: staged CNNs, transformer sub-networks, NAGO nets."""
+    from methods.mf_kdnas import feasible_grid
+    from methods.mf_kdnas import to_arch as staged_arch
+    from methods.spaces import nago1d, transformer1d
+
+    rng = random.Random(seed)
+    tier = BUDGET_TIERS["mitbih"]["small"]
+    in_channels, n_classes, budget = 4, len(CLASSES), tier.max_params
+    base = StagedCNNSpec.from_dict(tier.default_student.params)
+    pool: list[dict[str, Any]] = [{"name": "default_student", "arch": tier.default_student.to_dict()}]
+    grid = feasible_grid(base, in_channels, n_classes, budget)
+    for i, candidate in enumerate(rng.sample(grid, n_per_family)):
+        pool.append({"name": f"staged{i}", "arch": staged_arch(base, candidate).to_dict()})
+    space = transformer1d.SearchSpace.for_budget(budget, input_length=256)
+    found = 0
+    while found < n_per_family:
+        choice = space.sample(rng)
+        if transformer1d.standalone_params(space, choice, in_channels, n_classes) <= budget:
+            pool.append({"name": f"transformer{found}", "arch": transformer1d.to_arch(space, choice).to_dict()})
+            found += 1
+    ranges, found, attempt = nago1d.GeneratorRanges(), 0, 0
+    while found < n_per_family:
+        attempt += 1
+        params = nago1d.GeneratorParams(
+            top_nodes=rng.randint(*ranges.top_nodes), top_k=rng.randint(*ranges.k), top_p=rng.uniform(*ranges.ws_p),
+            mid_nodes=rng.randint(*ranges.mid_nodes), mid_p=rng.uniform(*ranges.er_p),
+            bottom_nodes=rng.randint(*ranges.bottom_nodes), bottom_k=rng.randint(*ranges.k),
+            bottom_p=rng.uniform(*ranges.ws_p))
+        arch = nago1d.fit_width(nago1d.sample_structure(params, seed=attempt), 7, 2, in_channels, n_classes, budget)
+        if arch is not None:
+            pool.append({"name": f"nago{found}", "arch": arch.to_dict()})
+            found += 1
+    for entry in pool:
+        entry["params"] = count_params(build_model(ArchSpec.from_dict(entry["arch"]), in_channels, n_classes))
+    return pool
+
+
+def load_records(data_root: Path, cache_dir: Path) -> dict[str, np.ndarray]:
+    """Every DS1 and DS2 beat (inputs, labels, records) from the dataset's own cache."""
+    bundle = MITBIH().load(data_root, cache_dir)
+    parts = [bundle.train, bundle.val, bundle.test]
+    return {"x": np.concatenate([p.x for p in parts]), "y": np.concatenate([p.y for p in parts]),
+            "record": np.concatenate([p.groups for p in parts])}
+
+
+def subset(data: dict[str, np.ndarray], records: tuple[int, ...]) -> SplitArrays:
+    mask = np.isin(data["record"], records)
+    return SplitArrays(data["x"][mask], data["y"][mask], data["record"][mask])
+
+
+def per_record_scores(engine: Engine, model: nn.Module, split: SplitArrays) -> dict[str, Any]:
+    """Per record: confusion matrix (rows true) and per-true-class summed cross-entropy."""
+    logits = engine.predict(model, torch.as_tensor(split.x))
+    y = torch.as_tensor(split.y)
+    ce = F.cross_entropy(logits, y, reduction="none").numpy()
+    pred = logits.argmax(1).numpy()
+    out = {}
+    for record in np.unique(split.groups):
+        m = split.groups == record
+        conf = np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
+        np.add.at(conf, (split.y[m], pred[m]), 1)
+        ce_sum = np.bincount(split.y[m], weights=ce[m], minlength=len(CLASSES))
+        out[str(int(record))] = {"confusion": conf.tolist(), "ce_sum": ce_sum.round(4).tolist()}
+    return out
+
+
+def train_and_score(arch: ArchSpec, train: SplitArrays, scored: SplitArrays, epochs: int, seed: int) -> dict[str, Any]:
+    """Train ``arch`` with the quick retraining recipe for ``epochs`` (no early stop), scoring raw and EMA weights
+    on every scored record after each epoch."""
+    engine = Engine("cpu")
+    torch.manual_seed(seed)
+    model = build_model(arch, train.x.shape[1], len(CLASSES))
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(EMA_DECAY), use_buffers=True)
+    recipe = replace(PROFILES["quick"].student_recipe, epochs=epochs, patience=None)
+    epochs_log: list[dict[str, Any]] = []
+
+    def scorer(m: nn.Module) -> float:
+        epochs_log.append({"raw": per_record_scores(engine, m, scored),
+                           "ema": per_record_scores(engine, ema.module, scored)})
+        return float(len(epochs_log))  # latest epoch "best": the model keeps its final weights
+
+    def objective(m: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
+        return {"ce": F.cross_entropy(m(batch.x), batch.y)}
+
+    def step_hook(_step: int, m: nn.Module) -> None:
+        ema.update_parameters(m)
+
+    start = time.perf_counter()
+    engine.fit(model, objective, TensorSplit.from_numpy(train.x, train.y, engine.device), recipe, scorer=scorer,
+               seed=seed, step_hook=step_hook)
+    return {"epochs": epochs_log, "wall_s": time.perf_counter() - start}
+
+
+def run_pool(phase: str, split: Split, data: dict[str, np.ndarray], epochs: int, seed: int, only: str | None) -> None:
+    train, scored = subset(data, split.train), subset(data, split.scored)
+    for entry in architecture_pool():
+        if only and entry["name"] != only:
+            continue
+        path = OUT / "runs" / phase / f"{entry['name']}.json"
+        if path.exists():
+            continue
+        result = train_and_score(ArchSpec.from_dict(entry["arch"]), train, scored, epochs, seed)
+        record = {"phase": phase, "split": {"train": split.train, "val": split.val, "test": split.test}, "seed": seed,
+                  "epochs_planned": epochs, "ema_decay": EMA_DECAY, **entry, **result}
+        atomic_write_text(path, json.dumps(record) + "\n")
+        print(f"{phase} {entry['name']}: {result['wall_s']:.0f} s", flush=True)
+
+
+# -- analysis -------------------------------------------------------------------------------------------------------
+def pooled_metrics(epoch: dict[str, Any], records: tuple[int, ...]) -> dict[str, float]:
+    conf = sum(np.array(epoch[str(r)]["confusion"]) for r in records)
+    ce = sum(np.array(epoch[str(r)]["ce_sum"]) for r in records)
+    metrics = metrics_from_confusion(conf, CLASSES, SCORED_CLASSES)
+    support = conf.sum(1)
+    scored = [CLASSES.index(c) for c in SCORED_CLASSES if support[CLASSES.index(c)] > 0]
+    per = metrics["per_class"]
+    return {
+        "macro_f1": metrics["macro_f1"],
+        "balanced_acc": float(np.mean([per[CLASSES[i]]["sensitivity"] for i in scored])),
+        "sv_f1": float(np.mean([per["S"]["f1"], per["V"]["f1"]])),
+        "neg_loss": -float(ce.sum() / support.sum()),
+        "neg_balanced_loss": -float(np.mean([ce[i] / support[i] for i in scored])),
+    }
+
+
+METRICS = ("macro_f1", "balanced_acc", "sv_f1", "neg_loss", "neg_balanced_loss")
+RULES = ("best_epoch", "final", "ema_final")
+
+
+def signal_and_truth(run: dict[str, Any], val: tuple[int, ...], test: tuple[int, ...], metric: str,
+                     rule: str) -> tuple[float, float]:
+    """(validation signal, held-out macro-F1) of the weights ``rule`` keeps."""
+    epochs = run["epochs"]
+    if rule == "best_epoch":  # the engine's checkpoint picking, on this signal
+        scores = [pooled_metrics(e["raw"], val)[metric] for e in epochs]
+        best = int(np.argmax(scores))
+        return scores[best], pooled_metrics(epochs[best]["raw"], test)["macro_f1"]
+    weights = "ema" if rule == "ema_final" else "raw"
+    last = epochs[-1][weights]
+    return pooled_metrics(last, val)[metric], pooled_metrics(last, test)["macro_f1"]
+
+
+def analyse(phases: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for phase in phases:
+        runs = [json.loads(p.read_text()) for p in sorted((OUT / "runs" / phase).glob("*.json"))]
+        if len(runs) < 5:
+            continue
+        split = runs[0]["split"]
+        test = tuple(split["test"])
+        for (val_name, val), metric, rule in itertools.product(VAL_SETS.items(), METRICS, RULES):
+            if not set(val) <= set(split["val"]):  # confirm: only the validation set protocol v2 kept
+                continue
+            pairs = [signal_and_truth(run, val, test, metric, rule) for run in runs]
+            signal, truth = zip(*pairs, strict=True)
+            tau = kendalltau(signal, truth).statistic
+            rows.append({"phase": phase, "val": val_name, "metric": metric, "rule": rule, "n_archs": len(runs),
+                         "tau": float(tau), "truth_mean": float(np.mean(truth)), "truth_sd": float(np.std(truth))})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("develop", "confirm"):
+        p = sub.add_parser(name)
+        p.add_argument("--data-root")
+        p.add_argument("--cache-dir")
+        p.add_argument("--epochs", type=int, default=STUDY_EPOCHS)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--only", help="one architecture of the pool by name")
+        if name == "develop":
+            p.add_argument("--fold", type=int, choices=sorted(PSEUDO_TEST), required=True)
+        else:
+            p.add_argument("--val", choices=sorted(VAL_SETS), required=True)
+    sub.add_parser("analyse")
+    sub.add_parser("pool")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.command == "pool":
+        for entry in architecture_pool():
+            print(entry["name"], entry["params"])
+        return 0
+    if args.command == "analyse":
+        rows = analyse(["develop1", "develop2", "confirm"])
+        atomic_write_text(OUT / "analysis.json", json.dumps(rows, indent=1) + "\n")
+        for row in sorted(rows, key=lambda r: (r["phase"], -r["tau"]))[:200]:
+            print(f"{row['phase']:9} {row['val']:3} {row['metric']:18} {row['rule']:10} tau={row['tau']:+.3f} "
+                  f"(n={row['n_archs']}, held-out macro-F1 {row['truth_mean']:.3f} ± {row['truth_sd']:.3f})")
+        return 0
+    data = load_records(resolve_data_root(args.data_root), resolve_cache_dir(args.cache_dir))
+    if args.command == "develop":
+        run_pool(f"develop{args.fold}", develop_split(args.fold), data, args.epochs, args.seed, args.only)
+    else:
+        from datasets.mitbih import DS2
+
+        val = VAL_SETS[args.val]
+        run_pool("confirm", Split(train=tuple(r for r in DS1 if r not in val), val=val, test=DS2), data, args.epochs,
+                 args.seed, args.only)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
