@@ -51,6 +51,7 @@ class Profile:
     student_recipe: TrainRecipe
     search_budget: float
     description: str = ""
+    max_train_per_class: int | None = None  # cap each class of the training split (smoke runs on real data)
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,9 @@ DATASET_TEACHER = {"mitbih": "ecg", "synthetic": "tiny", "sleepedf20": "eeg", "s
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         "smoke", TrainRecipe(epochs=1, batch_size=64), TrainRecipe(epochs=1, batch_size=64), search_budget=20.0,
-        description="seconds on the synthetic dataset; for tests, not for results",
+        description="every code path in seconds (synthetic) or ~2 minutes (mitbih: <= 500 training beats per class); "
+        "for tests, not for results",
+        max_train_per_class=500,
     ),
     "quick": Profile(
         "quick", TrainRecipe(epochs=6, batch_size=128, patience=3), TrainRecipe(epochs=10, batch_size=128, patience=4),

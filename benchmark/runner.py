@@ -80,11 +80,13 @@ def build_context(job: Job, bundle: DatasetBundle, device: torch.device) -> RunC
     """The run context for ``job``: data view without test, engine, meters (one unit = one default-student
     training epoch of compute), teacher source."""
     protocol = make_protocol(job.key.dataset, bundle.split, job.key.budget, job.key.profile)
-    view = bundle.view()
+    cap = protocol.profile.max_train_per_class
+    view = bundle.view(cap)
+    data_key = bundle.data_checksum if cap is None else f"{bundle.data_checksum}-train{cap}perclass"
     student = build_model(protocol.budget.default_student, view.input_shape[0], view.n_classes)
     student_macs, n_train = count_macs(student, view.input_shape), len(view.train)
     holder: dict[str, RunContext] = {}
-    source = TeacherSource(TeacherStore(Path(job.cache_dir) / "teachers"), view, bundle.data_checksum, protocol,
+    source = TeacherSource(TeacherStore(Path(job.cache_dir) / "teachers"), view, data_key, protocol,
                            lambda: holder["ctx"])
     ctx = RunContext(protocol=protocol, data=view, engine=Engine(device), seed=job.key.seed, teacher_provider=source,
                      search_meter=CostMeter.for_student(student_macs, n_train, protocol.profile.search_budget),

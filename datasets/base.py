@@ -37,6 +37,16 @@ class SplitArrays:
     def class_counts(self, n_classes: int) -> list[int]:
         return np.bincount(self.y, minlength=n_classes).tolist()
 
+    def capped_per_class(self, max_per_class: int, seed: int) -> SplitArrays:
+        """At most ``max_per_class`` random rows of each class (all rows of smaller classes), in their original
+        order: a small training split that keeps every class, for smoke runs on real data."""
+        rng = np.random.default_rng(seed)
+        keep = np.zeros(len(self.y), dtype=bool)
+        for label in np.unique(self.y):
+            rows = np.flatnonzero(self.y == label)
+            keep[rows if len(rows) <= max_per_class else rng.choice(rows, max_per_class, replace=False)] = True
+        return SplitArrays(self.x[keep], self.y[keep], self.groups[keep])
+
 
 @dataclass(frozen=True)
 class DataView:
@@ -67,10 +77,11 @@ class DatasetBundle(DataView):
     data_checksum: str = field(kw_only=True)  # hash of the source files' checksums + preprocessing config
     card: dict[str, Any] = field(default_factory=dict, kw_only=True)  # window, rate, filtering, normalisation
 
-    def view(self) -> DataView:
-        """Everything but the test split."""
-        return DataView(self.name, self.split, self.classes, self.scored_classes, self.train, self.val,
-                        self.split_hash)
+    def view(self, max_train_per_class: int | None = None) -> DataView:
+        """Everything but the test split; ``max_train_per_class`` caps each class of the training split (a fixed
+        random subset, the same for every method and seed)."""
+        train = self.train if max_train_per_class is None else self.train.capped_per_class(max_train_per_class, 0)
+        return DataView(self.name, self.split, self.classes, self.scored_classes, train, self.val, self.split_hash)
 
 
 class Dataset(ABC):

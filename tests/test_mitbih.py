@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from datasets import mitbih
 from datasets.base import DataError, DatasetBundle, stable_hash
@@ -226,3 +227,27 @@ def test_no_mlii_lead(data_root: Path, tmp_path: Path) -> None:
     (tmp_path / "100.hea").write_bytes(header)
     with pytest.raises(DataError, match=re.escape(str(tmp_path / "100.hea")) + ".*no 'MLII' lead"):
         mitbih.read_record(tmp_path, 100)
+
+
+@pytest.mark.data
+def test_smoke_profile_runs_every_reference_path_on_a_capped_training_split(data_root: Path,
+                                                                            session_cache: Path) -> None:
+    """The smoke profile on the real MIT-BIH trains on at most 500 beats per class (teacher included), so it checks
+    every code path in minutes; validation and test stay whole."""
+    from benchmark.protocol import PROFILES
+    from benchmark.results import JobKey
+    from benchmark.runner import Job, build_context, load_bundle, run_one
+
+    cap = PROFILES["smoke"].max_train_per_class
+    job = Job(JobKey("mitbih", "fixed", "small", "smoke", "vanilla_kd", 0), str(data_root), str(session_cache),
+              device="cpu")
+    bundle = load_bundle(job)
+    ctx = build_context(job, bundle, torch.device("cpu"))
+    counts = np.bincount(ctx.data.train.y, minlength=5)
+    full = np.bincount(bundle.train.y, minlength=5)
+    assert cap is not None and (counts == np.minimum(full, cap)).all()
+    assert len(ctx.data.val) == len(bundle.val)
+    result = run_one(job)
+    assert result.ok, result.error
+    assert result.metrics["n"] == len(bundle.test)
+    assert result.teacher["id"] != ""  # the teacher trained on the capped split, under its own cache key

@@ -60,7 +60,7 @@ V8 = (*V4, 106, 114, 118, 215)  # + records with S (118: 96, 114: 12) and V beat
 PSEUDO_TEST = {1: (101, 112, 119, 207), 2: (115, 116, 203, 220)}
 VAL_SETS = {"V4": V4, "V8": V8}
 EMA_DECAY = 0.998
-STUDY_EPOCHS = 8
+STUDY_EPOCHS = PROFILES["quick"].student_recipe.epochs  # the retraining recipe, without early stopping
 
 
 @dataclass(frozen=True)
@@ -159,8 +159,10 @@ def train_and_score(arch: ArchSpec, train: SplitArrays, scored: SplitArrays, epo
     epochs_log: list[dict[str, Any]] = []
 
     def scorer(m: nn.Module) -> float:
-        epochs_log.append({"raw": per_record_scores(engine, m, scored),
-                           "ema": per_record_scores(engine, ema.module, scored)})
+        entry = {"raw": per_record_scores(engine, m, scored)}
+        if len(epochs_log) == epochs - 1:  # the EMA weights are only ever used at the end
+            entry["ema"] = per_record_scores(engine, ema.module, scored)
+        epochs_log.append(entry)
         return float(len(epochs_log))  # latest epoch "best": the model keeps its final weights
 
     def objective(m: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
