@@ -57,6 +57,15 @@ def test_unbatched_input_and_non_contiguous_input() -> None:
     torch.testing.assert_close(fast(x_t), ref(x_t))
 
 
+def test_depth_multiplier_matches_conv1d() -> None:
+    torch.manual_seed(0)
+    ref = nn.Conv1d(6, 12, 5, stride=2, padding=2, groups=6)
+    fast = DepthwiseConv1d(6, 12, 5, stride=2, padding=2, bias=True)
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 6, 37)
+    torch.testing.assert_close(fast(x), ref(x))
+
+
 def test_state_dicts_load_both_ways() -> None:
     """A checkpoint of the old layout (nn.Conv1d depthwise, weight (C, 1, k)) loads into the new model and back."""
     spec = BUDGET_TIERS["mitbih"]["small"].default_student

@@ -7,7 +7,7 @@ depthwise kernels, whose backward is ~1.3-2x faster (figures in ``tests/benchmar
 :class:`DepthwiseConv1d` subclasses ``nn.Conv1d`` and keeps its parameters untouched (``weight`` (C, 1, k),
 optional ``bias`` (C,)), so state dicts load both ways between it and a plain ``nn.Conv1d(groups=C)``, and
 parameter and MAC counters that recognise ``nn.Conv1d`` count it unchanged. Only ``forward`` differs; its output
-is an ordinary contiguous (N, C, L) tensor.
+is an ordinary contiguous (N, C, L) tensor. On other devices than the CPU it runs ``nn.Conv1d.forward``.
 """
 
 from __future__ import annotations
@@ -20,20 +20,23 @@ from torch import Tensor, nn
 class DepthwiseConv1d(nn.Conv1d):
     """``nn.Conv1d(channels, channels, kernel_size, groups=channels)`` with a faster CPU backward.
 
-    Takes ``nn.Conv1d``'s arguments; ``out_channels`` defaults to ``channels`` and may be any multiple of it
-    (depth multiplier). Integer padding with ``padding_mode='zeros'`` only (what the benchmark's blocks use).
+    Takes ``nn.Conv1d``'s arguments but ``groups`` (always ``channels``) and ``padding_mode`` (always zeros);
+    ``out_channels`` defaults to ``channels`` and may be any multiple of it (depth multiplier); padding is an int.
     """
 
     def __init__(self, channels: int, out_channels: int | None = None, kernel_size: int = 3, stride: int = 1,
-                 padding: int = 0, dilation: int = 1, bias: bool = False, **factory: object) -> None:
+                 padding: int = 0, dilation: int = 1, bias: bool = False, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
         out = channels if out_channels is None else out_channels
         if out % channels or not isinstance(padding, int):
             raise ValueError(f"DepthwiseConv1d: out_channels ({out}) must be a multiple of channels ({channels}) "
                              f"and padding an int (got {padding!r})")
         super().__init__(channels, out, kernel_size, stride=stride, padding=padding, dilation=dilation,
-                         groups=channels, bias=bias, **factory)  # type: ignore[arg-type]
+                         groups=channels, bias=bias, device=device, dtype=dtype)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.device.type != "cpu":  # measured on CPU only; elsewhere the stock kernel (cuDNN's is not slow)
+            return super().forward(x)
         batched = x.dim() == 3
         x4 = (x if batched else x.unsqueeze(0)).unsqueeze(2).contiguous(memory_format=torch.channels_last)
         out = F.conv2d(x4, self.weight.unsqueeze(2), self.bias, (1, self.stride[0]), (0, self.padding[0]),
