@@ -9,6 +9,10 @@ from benchmark.nn.arch import ArchSpec
 from benchmark.nn.staged import StagedCNNSpec, StageSpec
 from benchmark.registry import RegistryError
 
+# The protocol's version, stored in every record (RunResult.protocol_version): bump it when a change to splits,
+# recipes or scoring makes earlier records incomparable; resume reruns and the leaderboard leaves out older ones.
+PROTOCOL_VERSION = 1
+
 
 @dataclass(frozen=True)
 class TrainRecipe:

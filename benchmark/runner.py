@@ -9,7 +9,7 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,12 @@ import torch
 
 from benchmark.context import RunContext, metrics_from_logits
 from benchmark.engine import CostMeter, Engine, seed_everything
+from benchmark.joblock import JobLocks, lock_path
 from benchmark.metrics import count_params, summarise_model
-from benchmark.protocol import Protocol, make_protocol
+from benchmark.protocol import PROTOCOL_VERSION, Protocol, make_protocol
 from benchmark.provenance import provenance
-from benchmark.results import JobKey, RunResult, read_result, results_path, write_result
+from benchmark.results import JobKey, RunResult, attempt_summary, read_result, results_path, write_result
+from benchmark.resume import FingerprintCache, RecordState, record_state
 from benchmark.teachers import Teacher, TeacherStore
 from datasets.base import DATASETS, DatasetBundle
 from methods import METHODS
@@ -102,7 +104,7 @@ def run_one(job: Job) -> RunResult:
     device = resolve_device(job.device)
     started = time.perf_counter()
     origin = provenance(device)  # taken first: the commit of the code that runs, not of the tree at the end
-    result = RunResult(key=key, status="failed")
+    result = RunResult(key=key, status="failed", protocol_version=PROTOCOL_VERSION)
     try:
         method_cls = METHODS.get(key.method)
         method = method_cls(method_cls.Config.from_dict(job.method_config))
@@ -148,7 +150,8 @@ def run_one(job: Job) -> RunResult:
 
 
 def is_finished(results_dir: Path, key: JobKey) -> bool:
-    """True when an OK record exists for ``key`` (failed records are retried)."""
+    """True when an OK record exists for ``key`` (failed records are retried); see ``benchmark.resume`` for whether
+    it is still current."""
     path = results_path(results_dir, key)
     if not path.exists():
         return False
@@ -161,26 +164,72 @@ def is_finished(results_dir: Path, key: JobKey) -> bool:
 Event = Callable[[str, Any, Any], None]  # (kind, job, payload)
 
 
+def record_outcome(results_dir: Path, outcome: RunResult, previous: RunResult | None) -> RunResult:
+    """Write ``outcome`` over ``previous`` (the record found before the job ran) without losing a result: a failure
+    never replaces an OK record (it goes into that record's ``history``), and a replaced record's summary moves
+    into the new one's history. Returns the record now on disk."""
+    if previous is not None and previous.ok and not outcome.ok:
+        kept = replace(previous, history=[*previous.history, attempt_summary(outcome)])
+        write_result(results_dir, kept)
+        return kept
+    if previous is not None:
+        outcome.history = [*previous.history, attempt_summary(previous)]
+    write_result(results_dir, outcome)
+    return outcome
+
+
+def _select(jobs: Iterable[Job], results_dir: Path, resume: bool, locks: JobLocks,
+            notify: Event) -> tuple[list[Job], dict[JobKey, RecordState]]:
+    """The jobs to run (each locked by this process) and the state of each one's existing record."""
+    fingerprint = FingerprintCache(load_bundle)
+    todo: list[Job] = []
+    states: dict[JobKey, RecordState] = {}
+    for job in jobs:
+        if not locks.try_acquire(job.key):
+            log.warning("%s: another run holds this job (%s); skipped", job.key.label(),
+                        lock_path(results_dir, job.key))
+            notify("held", job, lock_path(results_dir, job.key))
+            continue
+        state = record_state(results_dir, job.key, lambda job=job: fingerprint(job))
+        if state.kind == "newer" or (resume and state.kind == "current"):
+            locks.release(job.key)
+            notify("refused" if state.kind == "newer" else "skipped", job,
+                   state.reason or results_path(results_dir, job.key))
+            continue
+        if state.kind == "stale" and resume:
+            log.warning("%s: rerun, its record is stale: %s", job.key.label(), state.reason)
+            notify("stale", job, state.reason)
+        states[job.key] = state
+        todo.append(job)
+    return todo, states
+
+
 def run_many(jobs: Iterable[Job], executor: Any, results_dir: Path, resume: bool = True,
              on_event: Event | None = None) -> list[RunResult]:
-    """Run ``jobs`` (skipping finished ones when ``resume``), teachers first, writing each record atomically."""
+    """Run ``jobs`` (skipping those with a current OK record when ``resume``, and those another run holds), teachers
+    first, writing each record atomically; a failure never replaces an OK record."""
     notify = on_event or (lambda kind, job, payload: None)
-    todo: list[Job] = []
-    for job in jobs:
-        if resume and is_finished(results_dir, job.key):
-            notify("skipped", job, results_path(results_dir, job.key))
-        else:
-            todo.append(job)
-    teacher_jobs = _teacher_jobs(todo)
-    for job, info in executor.map_unordered(prepare_teacher, teacher_jobs):
-        notify("teacher", job, info)
+    locks = JobLocks(results_dir)
     results = []
-    for job, outcome in executor.map_unordered(run_one, todo):
-        if isinstance(outcome, BaseException):  # the worker itself died
-            outcome = RunResult(key=job.key, status="failed", error=f"{type(outcome).__name__}: {outcome}")
-        write_result(results_dir, outcome)
-        results.append(outcome)
-        notify("result", job, outcome)
+    try:
+        todo, states = _select(jobs, results_dir, resume, locks, notify)
+        teacher_jobs = _teacher_jobs(todo)
+        for job, info in executor.map_unordered(prepare_teacher, teacher_jobs):
+            notify("teacher", job, info)
+        for job, outcome in executor.map_unordered(run_one, todo):
+            if isinstance(outcome, BaseException):  # the worker itself died
+                outcome = RunResult(key=job.key, status="failed", error=f"{type(outcome).__name__}: {outcome}",
+                                    protocol_version=PROTOCOL_VERSION)
+            on_disk = record_outcome(results_dir, outcome, states[job.key].record)
+            locks.release(job.key)
+            results.append(outcome)
+            notify("result", job, outcome)
+            if on_disk is not outcome:
+                log.warning("%s failed; its earlier OK record is kept (the failure is in its history): %s",
+                            job.key.label(), results_path(results_dir, job.key))
+                notify("kept", job, on_disk)
+    finally:
+        locks.release_all()
     return results
 
 
