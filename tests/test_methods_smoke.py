@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-import pytest
-
 import numpy as np
+import pytest
 
 from benchmark.metrics import classification_metrics
 from benchmark.protocol import PROFILES
