@@ -143,3 +143,27 @@ def test_a_job_another_run_holds_is_skipped(tmp_path: Path) -> None:
     other_run.release_all()
     done = run_many(jobs, InProcessExecutor(), results)
     assert [r.key.seed for r in done] == [0]  # once released, the job runs (seed 1 is already done)
+
+
+@pytest.mark.slow  # two CLI processes: ~20 s on an idle machine, minutes on a shared one
+def test_two_identical_runs_at_once_run_each_job_once(tmp_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+    import time
+
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "benchmark", "run", "--dataset", "synthetic", "--profile", "smoke", "--methods",
+           "student", "--seeds", "0-3", "--results-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "r" / ".locks").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    out_first, _ = first.communicate(timeout=300)
+    outputs = (out_first, second.stdout + second.stderr)
+    ran = [int(m) for out in outputs for m in re.findall(r"(\d+) ok, \d+ failed", out)]
+    assert sum(ran) == 4, (out_first, second.stdout, second.stderr)  # every job ran exactly once between the two
+    assert len(list((tmp_path / "r").rglob("seed*.json"))) == 4
