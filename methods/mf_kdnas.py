@@ -75,8 +75,7 @@ class MFKDConfig(MethodConfig):
     checks: ClassVar[dict[str, Check]] = {
         "low_share": between(0, 1),
         "subset": between(0, 1, low_open=True),
-        "low_loss": one_of("kd",
-        "ce"),
+        "low_loss": one_of("kd", "ce"),
         "low_temperature": positive(),
         "init_samples": at_least(1),
         "max_samples": at_least(1),

@@ -81,8 +81,7 @@ class MPKDNASConfig(MethodConfig):
     checks: ClassVar[dict[str, Check]] = {
         "temperature": positive(),
         "alpha": at_least(0),
-        "sampling": one_of("epoch",
-        "step"),
+        "sampling": one_of("epoch", "step"),
         "head_width": at_least(1),
         "teacher_head_epochs": at_least(0),
         "supernet_share": between(0, 1),
