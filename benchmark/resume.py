@@ -9,14 +9,27 @@ never overwritten.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from benchmark.joblock import JobLocks, lock_path
 from benchmark.protocol import PROTOCOL_VERSION
-from benchmark.results import JobKey, NewerSchemaError, ResultError, RunResult, read_result, results_path
+from benchmark.results import (
+    JobKey,
+    NewerSchemaError,
+    ResultError,
+    RunResult,
+    attempt_summary,
+    read_result,
+    results_path,
+    write_result,
+)
 from methods import METHODS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -102,3 +115,44 @@ class FingerprintCache:
         data_checksum, split_hash = self._data[where]
         return Fingerprint(data_checksum, split_hash, PROTOCOL_VERSION,
                            method_config_data(job.key.method, job.method_config))
+
+
+def record_outcome(results_dir: Path, outcome: RunResult, previous: RunResult | None) -> RunResult:
+    """Write ``outcome`` over ``previous`` (the record found before the job ran) without losing a result: a failure
+    never replaces an OK record (it goes into that record's ``history``), and a replaced record's summary moves
+    into the new one's history. Returns the record now on disk."""
+    if previous is not None and previous.ok and not outcome.ok:
+        kept = replace(previous, history=[*previous.history, attempt_summary(outcome)])
+        write_result(results_dir, kept)
+        return kept
+    if previous is not None:
+        outcome.history = [*previous.history, attempt_summary(previous)]
+    write_result(results_dir, outcome)
+    return outcome
+
+
+def select_jobs(jobs: Iterable[Any], results_dir: Path, resume: bool, locks: JobLocks,
+                notify: Callable[[str, Any, Any], None],
+                fingerprint: Callable[[Any], Fingerprint]) -> tuple[list[Any], dict[JobKey, RecordState]]:
+    """The jobs to run, each locked by this process (a job another run holds is skipped; one with a current OK
+    record too, when ``resume``), and the state of each one's existing record."""
+    todo: list[Any] = []
+    states: dict[JobKey, RecordState] = {}
+    for job in jobs:
+        if not locks.try_acquire(job.key):
+            log.warning("%s: another run holds this job (%s); skipped", job.key.label(),
+                        lock_path(results_dir, job.key))
+            notify("held", job, lock_path(results_dir, job.key))
+            continue
+        state = record_state(results_dir, job.key, lambda job=job: fingerprint(job))
+        if state.kind == "newer" or (resume and state.kind == "current"):
+            locks.release(job.key)
+            notify("refused" if state.kind == "newer" else "skipped", job,
+                   state.reason or results_path(results_dir, job.key))
+            continue
+        if state.kind == "stale" and resume:
+            log.warning("%s: rerun, its record is stale: %s", job.key.label(), state.reason)
+            notify("stale", job, state.reason)
+        states[job.key] = state
+        todo.append(job)
+    return todo, states

@@ -9,7 +9,7 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,12 @@ import torch
 
 from benchmark.context import RunContext, metrics_from_logits
 from benchmark.engine import CostMeter, Engine, seed_everything
-from benchmark.joblock import JobLocks, lock_path
+from benchmark.joblock import JobLocks
 from benchmark.metrics import count_params, summarise_model
 from benchmark.protocol import PROTOCOL_VERSION, Protocol, make_protocol
 from benchmark.provenance import provenance
-from benchmark.results import JobKey, RunResult, attempt_summary, read_result, results_path, write_result
-from benchmark.resume import FingerprintCache, RecordState, record_state
+from benchmark.results import JobKey, RunResult, read_result, results_path
+from benchmark.resume import FingerprintCache, record_outcome, select_jobs
 from benchmark.teachers import Teacher, TeacherStore
 from datasets.base import DATASETS, DatasetBundle
 from methods import METHODS
@@ -164,46 +164,6 @@ def is_finished(results_dir: Path, key: JobKey) -> bool:
 Event = Callable[[str, Any, Any], None]  # (kind, job, payload)
 
 
-def record_outcome(results_dir: Path, outcome: RunResult, previous: RunResult | None) -> RunResult:
-    """Write ``outcome`` over ``previous`` (the record found before the job ran) without losing a result: a failure
-    never replaces an OK record (it goes into that record's ``history``), and a replaced record's summary moves
-    into the new one's history. Returns the record now on disk."""
-    if previous is not None and previous.ok and not outcome.ok:
-        kept = replace(previous, history=[*previous.history, attempt_summary(outcome)])
-        write_result(results_dir, kept)
-        return kept
-    if previous is not None:
-        outcome.history = [*previous.history, attempt_summary(previous)]
-    write_result(results_dir, outcome)
-    return outcome
-
-
-def _select(jobs: Iterable[Job], results_dir: Path, resume: bool, locks: JobLocks,
-            notify: Event) -> tuple[list[Job], dict[JobKey, RecordState]]:
-    """The jobs to run (each locked by this process) and the state of each one's existing record."""
-    fingerprint = FingerprintCache(load_bundle)
-    todo: list[Job] = []
-    states: dict[JobKey, RecordState] = {}
-    for job in jobs:
-        if not locks.try_acquire(job.key):
-            log.warning("%s: another run holds this job (%s); skipped", job.key.label(),
-                        lock_path(results_dir, job.key))
-            notify("held", job, lock_path(results_dir, job.key))
-            continue
-        state = record_state(results_dir, job.key, lambda job=job: fingerprint(job))
-        if state.kind == "newer" or (resume and state.kind == "current"):
-            locks.release(job.key)
-            notify("refused" if state.kind == "newer" else "skipped", job,
-                   state.reason or results_path(results_dir, job.key))
-            continue
-        if state.kind == "stale" and resume:
-            log.warning("%s: rerun, its record is stale: %s", job.key.label(), state.reason)
-            notify("stale", job, state.reason)
-        states[job.key] = state
-        todo.append(job)
-    return todo, states
-
-
 def run_many(jobs: Iterable[Job], executor: Any, results_dir: Path, resume: bool = True,
              on_event: Event | None = None) -> list[RunResult]:
     """Run ``jobs`` (skipping those with a current OK record when ``resume``, and those another run holds), teachers
@@ -212,7 +172,7 @@ def run_many(jobs: Iterable[Job], executor: Any, results_dir: Path, resume: bool
     locks = JobLocks(results_dir)
     results = []
     try:
-        todo, states = _select(jobs, results_dir, resume, locks, notify)
+        todo, states = select_jobs(jobs, results_dir, resume, locks, notify, FingerprintCache(load_bundle))
         teacher_jobs = _teacher_jobs(todo)
         for job, info in executor.map_unordered(prepare_teacher, teacher_jobs):
             notify("teacher", job, info)
