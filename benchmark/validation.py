@@ -120,4 +120,6 @@ def validate_run(args: Any, jobs: Sequence[Any], overrides: dict[str, dict[str, 
     check_executor(args.executor)
     check_overrides(overrides, METHODS.select(args.methods))
     check_writable_dir(Path(args.results_dir), "--results-dir")
+    for cache_dir in sorted({job.cache_dir for job in jobs}):
+        check_writable_dir(Path(cache_dir), "--cache-dir")
     check_existing_records(Path(args.results_dir), (job.key for job in jobs))

@@ -76,6 +76,16 @@ def test_results_dir_under_a_file_is_refused_before_compute(capsys: pytest.Captu
     assert not (tmp_path / "c").exists()  # no teacher was trained
 
 
+def test_cache_dir_under_a_file_is_refused_before_compute(capsys: pytest.CaptureFixture[str],
+                                                         tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, output = run_cli(capsys, "run", "--dataset", "synthetic", "--profile", "smoke", "--results-dir",
+                           str(tmp_path / "r"), "--cache-dir", str(blocker / "cache"))
+    assert code == 2 and f"--cache-dir {blocker / 'cache'}: is under {blocker}, which is not a folder" in output
+    assert not (tmp_path / "r").exists()
+
+
 def test_leaderboard_out_under_a_file_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     write_result(tmp_path / "r", RunResult(JobKey("synthetic", "fixed", "small", "smoke", "student", 0), "failed"))
     blocker = tmp_path / "file"
