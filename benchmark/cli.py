@@ -25,6 +25,7 @@ from benchmark.protocol import PROFILES, budget_tiers, get_budget, get_profile
 from benchmark.registry import RegistryError
 from benchmark.results import JobKey, ResultError, RunResult, load_results, read_result
 from benchmark.runner import Job, run_many
+from benchmark.validation import UsageError, check_writable_dir, parse_index_list, validate_run
 from datasets.base import DATASETS, DataError
 from methods import METHODS
 from methods.base import ConfigError
@@ -33,19 +34,9 @@ console = Console(stderr=True)
 out = Console()
 
 
-class UsageError(ValueError):
-    """A bad command-line value; the message names the option."""
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``0,1,2`` or a range ``0-4``."""
-    try:
-        if "-" in text and "," not in text:
-            lo, hi = (int(v) for v in text.split("-", 1))
-            return list(range(lo, hi + 1))
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"--seeds: expected a list like 0,1,2 or a range like 0-4, got {text!r}") from None
+def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
+    """``0,1,2`` or an ascending range ``0-4`` (numbers >= 0)."""
+    return parse_index_list(text, option)
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -102,7 +93,7 @@ def build_jobs(args: argparse.Namespace, data_root: Path, cache_dir: Path) -> li
     get_profile(args.profile)
     budget = get_budget(args.dataset, args.budget).name
     seeds = parse_seeds(args.seeds)
-    folds = parse_seeds(args.folds) if args.folds else list(range(dataset.n_folds))
+    folds = parse_seeds(args.folds, "--folds") if args.folds else list(range(dataset.n_folds))
     bad = [f for f in folds if not 0 <= f < dataset.n_folds]
     if bad:
         raise UsageError(f"--folds: {args.dataset} has folds 0..{dataset.n_folds - 1}, got {bad}")
@@ -124,6 +115,7 @@ def variant_name(options: dict[str, Any]) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     data_root, cache_dir = resolve_data_root(args.data_root), resolve_cache_dir(args.cache_dir)
     jobs = build_jobs(args, data_root, cache_dir)
+    validate_run(args, jobs, parse_overrides(args.set or []))  # before any data is read or file written
     dataset = DATASETS.get(args.dataset)()
     missing = dataset.missing_files(data_root)
     if missing and args.fetch:
@@ -173,6 +165,7 @@ def dataset_highlights() -> dict[str, tuple[str, ...]]:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    check_writable_dir(Path(args.out), "--out")
     results = load_results(Path(args.results_dir))
     if not results:
         raise ResultError(f"{args.results_dir}: no result records found (run `python -m benchmark run` first)")
@@ -184,7 +177,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     for path in args.paths:
-        out.print(result_table(read_result(Path(path)), path))
+        record = read_result(Path(path))
+        try:
+            table = result_table(record, path)
+        except (TypeError, ValueError, KeyError, AttributeError) as err:  # a field of an unexpected type or shape
+            raise ResultError(f"{path}: cannot show this record ({type(err).__name__}: {err})") from None
+        out.print(table)
     return 0
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.metrics import metrics_from_confusion
+from benchmark.record_versions import current_records
 from benchmark.results import RunResult
 
 COST_FIELDS: tuple[str, ...] = (
@@ -242,8 +243,9 @@ def pool_cv_records(results: Iterable[RunResult]) -> list[RunResult]:
     seed, n_folds, folds file, folds sha256) and replaced by ONE OK record: metrics from the summed confusion
     matrices, params/MACs/latency/costs/wall times the mean over the folds, split ``cv_split_label`` (which folds
     it pools). A failed fold record is kept, moved under its run's pooled split. Other records pass through.
+    Records of other data, split or protocol versions than the current one are left out (``current_records``).
     """
-    records = sorted_records(results)
+    records = sorted_records(current_records(results)[0])
     units = _fold_units(records)
     labels = _pooled_labels(units)
     pooled = [_pooled_record(folds, labels[unit]) for unit, folds in units.items()]
@@ -253,5 +255,5 @@ def pool_cv_records(results: Iterable[RunResult]) -> list[RunResult]:
 
 def failed_cv_records(results: Iterable[RunResult]) -> list[RunResult]:
     """The failed records as ``pool_cv_records`` returns them, without scoring any pool."""
-    records = sorted_records(results)
+    records = sorted_records(current_records(results)[0])
     return _failed_records(records, _pooled_labels(_fold_units(records)))

@@ -6,10 +6,12 @@ import logging
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol, TypeVar
 
 import torch
+
+from benchmark.parent_watch import exit_with_parent
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,8 +47,66 @@ def _init_worker(device_queue: Any, threads: int, log_level: int) -> None:
         torch.cuda.set_device(gpu)
 
 
+class WorkerDied(RuntimeError):
+    """The worker process running a job died (killed, out of memory, a crash in native code)."""
+
+
+def _worker_main(conn: Connection, fn: Callable[[Any], Any], parent_pid: int, initargs: tuple[Any, ...]) -> None:
+    """A worker's loop: run each ``(index, item)`` received, send back ``(index, result or exception)``; stop on
+    ``None``, or when the parent dies."""
+    exit_with_parent(parent_pid)
+    _init_worker(*initargs)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the parent closed the pipe
+            return
+        if message is None:
+            return
+        index, item = message
+        try:
+            reply = (index, fn(item))
+        except Exception as err:  # the job's error goes back to the parent; this worker takes the next job
+            reply = (index, err)
+        try:
+            conn.send(reply)
+        except Exception as err:  # an unpicklable result or exception
+            conn.send((index, RuntimeError(f"{type(err).__name__}: {err}")))
+
+
+class _Worker:
+    """One worker process and the pipe to it; ``job`` is the index of the item it runs, None when idle."""
+
+    def __init__(self, ctx: Any, fn: Callable[[Any], Any], gpu: int | None, threads: int, log_level: int) -> None:
+        self.gpu = gpu
+        initargs = (_single(ctx, gpu), threads, log_level)
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, fn, os.getpid(), initargs))
+        self.process.start()
+        child.close()
+        self.job: int | None = None
+
+    def stop(self, kill: bool) -> None:
+        if kill:
+            self.process.terminate()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.process.join(timeout=10 if not kill else 5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
 class ProcessExecutor:
-    """N worker processes (spawned). On CUDA machines worker i owns GPU i; on CPU each uses ``threads``."""
+    """N worker processes (spawned). On CUDA machines worker i owns GPU i; on CPU each uses ``threads``.
+
+    A worker that dies fails only the job it was running: it is replaced and the sweep goes on. Workers exit when
+    this process dies (see ``exit_with_parent``), so a killed run leaves none behind.
+    """
 
     def __init__(self, workers: int, threads: int = 1, gpus: int | None = None) -> None:
         self.workers = workers
@@ -58,36 +118,70 @@ class ProcessExecutor:
         if not items:
             return
         ctx = mp.get_context("spawn")
-        queue = None
-        if self.gpus:
-            queue = ctx.Manager().Queue()
-            for i in range(self.workers):
-                queue.put(i % self.gpus)
-        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(queue, self.threads, logging.getLogger().getEffectiveLevel()))
-        futures: dict[Future, Any] = {pool.submit(fn, item): item for item in items}
+        level = logging.getLogger().getEffectiveLevel()
+        pending = list(range(len(items)))[::-1]  # a stack: pop() gives the next item in order
+        pool: list[_Worker] = []
+        clean = False
         try:
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    error = future.exception()
-                    yield futures[future], (error if error is not None else future.result())
-        except BaseException:  # interrupted (Ctrl-C, SIGTERM) or abandoned: stop the jobs in flight, don't wait
-            _terminate_workers(pool)
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            while pending or any(w.job is not None for w in pool):
+                while pending and len(pool) < min(self.workers, len(items)):
+                    pool.append(_Worker(ctx, fn, self._free_gpu(pool), self.threads, level))
+                for worker in pool:
+                    if worker.job is None and pending:
+                        worker.job = pending.pop()
+                        worker.conn.send((worker.job, items[worker.job]))
+                busy = [w for w in pool if w.job is not None]
+                ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+                for worker in busy:
+                    outcome = self._collect(worker, ready)
+                    if outcome is None:
+                        continue
+                    index, result = outcome
+                    if not worker.process.is_alive() or isinstance(result, WorkerDied):
+                        worker.stop(kill=True)
+                        pool.remove(worker)  # replaced by a fresh worker on the next round
+                    yield items[index], result
+            clean = True
+        finally:  # normally: tell idle workers to exit; interrupted (Ctrl-C, SIGTERM) or abandoned: kill them
+            for worker in pool:
+                worker.stop(kill=not clean)
+
+    def _free_gpu(self, pool: list[_Worker]) -> int | None:
+        """The GPU with the fewest workers (a replacement worker takes the dead one's GPU); None on CPU."""
+        if not self.gpus:
+            return None
+        return min(range(self.gpus), key=lambda gpu: sum(w.gpu == gpu for w in pool))
+
+    @staticmethod
+    def _collect(worker: _Worker, ready: set[Any]) -> tuple[int, Any] | None:
+        """``(index, result)`` of a worker that answered or died; None while it still works."""
+        index = worker.job
+        if index is None:
+            return None
+        if worker.conn in ready:
+            try:
+                got, value = worker.conn.recv()
+            except (EOFError, OSError):
+                pass
+            else:
+                worker.job = None
+                return got, value
+        if worker.process.sentinel in ready or not worker.process.is_alive():
+            worker.process.join(timeout=5)
+            worker.job = None
+            code = worker.process.exitcode
+            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            return index, WorkerDied(f"worker process {worker.process.pid} died ({how}) while running this job")
+        return None
 
 
-def _terminate_workers(pool: ProcessPoolExecutor) -> None:
-    """Kill the pool's worker processes (their unfinished jobs leave no record: results are written atomically).
-    ``ProcessPoolExecutor.terminate_workers`` exists from Python 3.14 on; before, the process table is private."""
-    if hasattr(pool, "terminate_workers"):
-        pool.terminate_workers()
-        return
-    for process in list(getattr(pool, "_processes", {}).values()):
-        process.terminate()
+def _single(ctx: Any, gpu: int | None) -> Any:
+    """A queue holding one GPU index for a worker's initializer (None on CPU)."""
+    if gpu is None:
+        return None
+    queue = ctx.SimpleQueue()
+    queue.put(gpu)
+    return queue
 
 
 class RayExecutor:

@@ -27,6 +27,7 @@ from benchmark.cv_pooling import (
     pool_cv_records,
     sorted_records,
 )
+from benchmark.record_versions import current_records
 from benchmark.results import JobKey, RunResult, atomic_write_text
 
 REFERENCE_METHODS: tuple[str, ...] = ("teacher", "student")
@@ -377,7 +378,7 @@ def render_dataset(
     """
     records = [r for r in results if r.key.dataset == dataset]
     frame, failed = results_frame(records), failed_frame(records)
-    parts = [f"# {dataset} leaderboard", f"> {GENERATED_NOTE}", LEGEND]
+    parts = [f"# {dataset} leaderboard", f"> {GENERATED_NOTE}", LEGEND, *current_records(records)[1]]
     if (frame["cv"] != "").any() or (failed["cv"] != "").any():
         parts.append(CV_NOTE)
     groups = _groups(frame, failed)
@@ -432,9 +433,10 @@ def _dataset_link(dataset: str) -> str:
 
 def render_index(results: Iterable[RunResult], reference_methods: Sequence[str] = REFERENCE_METHODS) -> str:
     """Top-level markdown: datasets with links and record counts, then the best method per budget, profile, split."""
-    records = sorted_records(results)
+    records, left_out = current_records(results)
+    records = sorted_records(records)
     datasets = sorted({r.key.dataset for r in records})
-    parts = ["# KD-NAS Bench leaderboards", f"> {GENERATED_NOTE}"]
+    parts = ["# KD-NAS Bench leaderboards", f"> {GENERATED_NOTE}", *left_out]
     if not datasets:
         return "\n\n".join([*parts, "No results."]) + "\n"
     header = ["dataset", "runs (ok)", "failed", "splits", "budgets", "profiles", "methods"]

@@ -9,6 +9,12 @@ from benchmark.nn.arch import ArchSpec
 from benchmark.nn.staged import StagedCNNSpec, StageSpec
 from benchmark.registry import RegistryError
 
+# The protocol's version, stored in every record (RunResult.protocol_version): bump it when a change to splits,
+# recipes or scoring makes earlier records incomparable; resume reruns and the leaderboard leaves out older ones.
+# 1: costs in epochs. 2 (docs/protocol-v2.md; being built under issue 9, no v2 record is committed until it is
+# frozen): costs in MACs, smoke on a capped training split, the test split out of the methods' reach.
+PROTOCOL_VERSION = 2
+
 
 @dataclass(frozen=True)
 class TrainRecipe:

@@ -9,11 +9,16 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: protocol_version and history fields (a version-1 record reads with their defaults)
+READABLE_SCHEMAS = (1, 2)
 
 
 class ResultError(ValueError):
     """A result file that cannot be read; the message names the file."""
+
+
+class NewerSchemaError(ResultError):
+    """A record written by a newer KD-NAS Bench (an unknown, higher schema_version): never read, never overwritten."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class RunResult:
     teacher: dict[str, Any] = field(default_factory=dict)  # teacher id and its validation metrics
     provenance: dict[str, Any] = field(default_factory=dict)  # git commit, package versions, hardware, time
     error: str | None = None
+    protocol_version: int = 1  # benchmark.protocol.PROTOCOL_VERSION of the run (1 for records that predate the field)
+    history: list[dict[str, Any]] = field(default_factory=list)  # earlier attempts: failed reruns, superseded records
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -83,8 +90,13 @@ class RunResult:
         if not isinstance(raw, dict):
             raise ResultError(f"{source}: a result record must be a JSON object")
         version = raw.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ResultError(f"{source}: schema_version {version!r} is not the supported {SCHEMA_VERSION}")
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+            raise NewerSchemaError(f"{source}: schema_version {version} was written by a newer KD-NAS Bench (this "
+                                   f"one reads up to {SCHEMA_VERSION}); upgrade, or use another --results-dir")
+        if version not in READABLE_SCHEMAS:
+            raise ResultError(f"{source}: schema_version {version!r} is not a supported one "
+                              f"({', '.join(map(str, READABLE_SCHEMAS))})")
+        raw["schema_version"] = SCHEMA_VERSION  # older records read with the newer fields' defaults
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -125,6 +137,19 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def attempt_summary(result: RunResult) -> dict[str, Any]:
+    """One ``history`` entry: what an attempt was, when and where it ran, and how it ended."""
+    prov = result.provenance
+    entry: dict[str, Any] = {"status": result.status, "finished_at": prov.get("finished_at"),
+                             "git_commit": prov.get("git_commit"), "data_checksum": result.data_checksum,
+                             "protocol_version": result.protocol_version}
+    if result.ok:
+        entry["macro_f1"] = result.metrics.get("macro_f1")
+    else:
+        entry["error"] = result.error
+    return entry
 
 
 def write_result(results_dir: Path, result: RunResult) -> Path:

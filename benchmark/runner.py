@@ -17,11 +17,13 @@ import torch
 
 from benchmark.context import RunContext, metrics_from_logits
 from benchmark.engine import CostMeter, Engine, seed_everything
+from benchmark.joblock import JobLocks
 from benchmark.metrics import count_macs, count_params, summarise_model
 from benchmark.nn.arch import build_model
-from benchmark.protocol import Protocol, make_protocol
+from benchmark.protocol import PROTOCOL_VERSION, Protocol, make_protocol
 from benchmark.provenance import provenance
-from benchmark.results import JobKey, RunResult, read_result, results_path, write_result
+from benchmark.results import JobKey, RunResult, read_result, results_path
+from benchmark.resume import FingerprintCache, record_outcome, select_jobs
 from benchmark.teachers import Teacher, TeacherStore
 from datasets.base import DATASETS, DatasetBundle, DataView
 from methods import METHODS
@@ -113,7 +115,7 @@ def run_one(job: Job) -> RunResult:
     device = resolve_device(job.device)
     started = time.perf_counter()
     origin = provenance(device)  # taken first: the commit of the code that runs, not of the tree at the end
-    result = RunResult(key=key, status="failed")
+    result = RunResult(key=key, status="failed", protocol_version=PROTOCOL_VERSION)
     try:
         method_cls = METHODS.get(key.method)
         method = method_cls(method_cls.Config.from_dict(job.method_config))
@@ -160,7 +162,8 @@ def run_one(job: Job) -> RunResult:
 
 
 def is_finished(results_dir: Path, key: JobKey) -> bool:
-    """True when an OK record exists for ``key`` (failed records are retried)."""
+    """True when an OK record exists for ``key`` (failed records are retried); see ``benchmark.resume`` for whether
+    it is still current."""
     path = results_path(results_dir, key)
     if not path.exists():
         return False
@@ -175,24 +178,30 @@ Event = Callable[[str, Any, Any], None]  # (kind, job, payload)
 
 def run_many(jobs: Iterable[Job], executor: Any, results_dir: Path, resume: bool = True,
              on_event: Event | None = None) -> list[RunResult]:
-    """Run ``jobs`` (skipping finished ones when ``resume``), teachers first, writing each record atomically."""
+    """Run ``jobs`` (skipping those with a current OK record when ``resume``, and those another run holds), teachers
+    first, writing each record atomically; a failure never replaces an OK record."""
     notify = on_event or (lambda kind, job, payload: None)
-    todo: list[Job] = []
-    for job in jobs:
-        if resume and is_finished(results_dir, job.key):
-            notify("skipped", job, results_path(results_dir, job.key))
-        else:
-            todo.append(job)
-    teacher_jobs = _teacher_jobs(todo)
-    for job, info in executor.map_unordered(prepare_teacher, teacher_jobs):
-        notify("teacher", job, info)
+    locks = JobLocks(results_dir)
     results = []
-    for job, outcome in executor.map_unordered(run_one, todo):
-        if isinstance(outcome, BaseException):  # the worker itself died
-            outcome = RunResult(key=job.key, status="failed", error=f"{type(outcome).__name__}: {outcome}")
-        write_result(results_dir, outcome)
-        results.append(outcome)
-        notify("result", job, outcome)
+    try:
+        todo, states = select_jobs(jobs, results_dir, resume, locks, notify, FingerprintCache(load_bundle))
+        teacher_jobs = _teacher_jobs(todo)
+        for job, info in executor.map_unordered(prepare_teacher, teacher_jobs):
+            notify("teacher", job, info)
+        for job, outcome in executor.map_unordered(run_one, todo):
+            if isinstance(outcome, BaseException):  # the worker itself died
+                outcome = RunResult(key=job.key, status="failed", error=f"{type(outcome).__name__}: {outcome}",
+                                    protocol_version=PROTOCOL_VERSION)
+            on_disk = record_outcome(results_dir, outcome, states[job.key].record)
+            locks.release(job.key)
+            results.append(outcome)
+            notify("result", job, outcome)
+            if on_disk is not outcome:
+                log.warning("%s failed; its earlier OK record is kept (the failure is in its history): %s",
+                            job.key.label(), results_path(results_dir, job.key))
+                notify("kept", job, on_disk)
+    finally:
+        locks.release_all()
     return results
 
 

@@ -3,12 +3,19 @@
 A stored teacher holds its weights, its validation metrics and its logits on the train and validation
 splits, so that KD methods read cached logits instead of running the teacher every step. Training is
 guarded by a file lock, so parallel workers asking for the same teacher train it once.
+
+An entry is written whole or not at all (files fsynced, then the folder renamed into place); its ``meta.json``
+holds the sha256 of each file, checked on every load. A damaged entry (truncated, overwritten, unreadable) is
+rebuilt under the lock, with one warning naming its folder. Folders follow the umask, like the data cache.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
+import logging
+import os
 import shutil
 import tempfile
 import time
@@ -26,6 +33,19 @@ from benchmark.engine import Batch, Engine, TensorSplit
 from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.protocol import TrainRecipe
 from datasets.base import stable_hash
+
+log = logging.getLogger(__name__)
+FILES = ("model.pt", "logits.pt")
+_UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it) and restored below
+os.umask(_UMASK)
+
+
+class TeacherCacheError(RuntimeError):
+    """A teacher store entry that cannot be used even after a rebuild; the message names its folder."""
+
+
+class _Damaged(Exception):
+    """An entry that fails its checks; the message says how (one line)."""
 
 
 @dataclass
@@ -83,12 +103,19 @@ class TeacherStore:
         tid = self.teacher_id(dataset, split, data_key, arch, recipe, seed)
         folder = self.root / dataset / split / tid
         # training or loading leaves the caller's random state alone: a run does not depend on the store's state
-        with torch.random.fork_rng(devices=[]):
-            with self._lock(folder):
-                if not (folder / "meta.json").exists():
-                    self._train_and_store(folder, tid, arch, recipe, seed, train, val, engine, val_metrics_fn,
-                                          in_channels, n_classes)
-            return self._load(folder, tid, arch, seed, in_channels, n_classes, engine.device)
+        with torch.random.fork_rng(devices=[]), self._lock(folder):
+            args = (folder, tid, arch, seed, in_channels, n_classes, engine.device)
+            try:
+                return self._load(*args)
+            except _Damaged as problem:
+                if folder.exists():
+                    log.warning("teacher cache %s is damaged (%s); rebuilding it", folder, problem)
+            self._train_and_store(folder, tid, arch, recipe, seed, train, val, engine, val_metrics_fn,
+                                  in_channels, n_classes)
+            try:
+                return self._load(*args)
+            except _Damaged as problem:
+                raise TeacherCacheError(f"teacher cache {folder}: unusable right after a rebuild ({problem})") from None
 
     def _train_and_store(self, folder: Path, tid: str, arch: ArchSpec, recipe: TrainRecipe, seed: int,
                          train: TensorSplit, val: TensorSplit, engine: Engine, val_metrics_fn: Any,
@@ -106,31 +133,81 @@ class TeacherStore:
                 "train_macs": fit.macs, "train_wall_s": time.perf_counter() - start}
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{tid}."))
         try:
+            os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; the store follows the umask like the data cache
             torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp / "model.pt")
             torch.save({"train": train_logits, "val": val_logits}, tmp / "logits.pt")
+            meta["sha256"] = {name: _sha256(tmp / name) for name in FILES}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+            for name in (*FILES, "meta.json"):
+                _fsync(tmp / name)
+            _fsync(tmp)
             if folder.exists():
                 shutil.rmtree(folder)
             tmp.rename(folder)
+            _fsync(folder.parent)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
     def _load(self, folder: Path, tid: str, arch: ArchSpec, seed: int, in_channels: int, n_classes: int,
               device: torch.device) -> Teacher:
-        meta = json.loads((folder / "meta.json").read_text())
+        """The stored teacher, after checking every file against the sha256 in its meta; _Damaged otherwise."""
+        meta = _read_meta(folder)
         model = build_model(arch, in_channels, n_classes)
-        model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
-        logits = torch.load(folder / "logits.pt", map_location="cpu", weights_only=True)
-        return Teacher(tid, arch, seed, freeze(model.to(device)), logits["train"], logits["val"],
-                       meta["val_metrics"], meta["train_wall_s"], meta.get("train_macs", 0.0))
+        try:
+            model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+            logits = torch.load(folder / "logits.pt", map_location="cpu", weights_only=True)
+            teacher = Teacher(tid, arch, seed, freeze(model.to(device)), logits["train"], logits["val"],
+                              meta["val_metrics"], meta["train_wall_s"], meta.get("train_macs", 0.0))
+        except Exception as err:
+            raise _Damaged(f"cannot load it: {type(err).__name__}") from None
+        return teacher
 
     @contextmanager
     def _lock(self, folder: Path) -> Iterator[None]:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        with open(folder.parent / f".{folder.name}.lock", "w") as handle:
+        with open(folder.parent / f".{folder.name}.lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    """An entry's meta, once every file matches its recorded sha256; _Damaged (saying what is wrong) otherwise."""
+    path = folder / "meta.json"
+    if not path.exists():
+        raise _Damaged("no meta.json")
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _Damaged(f"meta.json unreadable: {type(err).__name__}") from None
+    sums = meta.get("sha256") if isinstance(meta, dict) else None
+    if not isinstance(sums, dict) or set(sums) != set(FILES):
+        raise _Damaged("meta.json has no file checksums (an older or damaged entry)")
+    for name in FILES:
+        if not (folder / name).is_file():
+            raise _Damaged(f"{name} missing")
+        if _sha256(folder / name) != sums[name]:
+            raise _Damaged(f"{name} does not match its sha256")
+    if not all(k in meta for k in ("val_metrics", "train_wall_s", "train_macs")):
+        raise _Damaged("meta.json lacks fields")
+    return meta

@@ -40,7 +40,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import optuna
 import torch
@@ -50,6 +50,7 @@ from benchmark.context import RunContext
 from benchmark.nn.arch import ArchSpec
 from benchmark.protocol import TrainRecipe
 from methods.base import Method, MethodConfig, register_method
+from methods.config_checks import Check, at_least, between, positive
 from methods.losses import hinton_kd_objective
 from methods.spaces.nago1d import GeneratorParams, GeneratorRanges, describe, fit_width, sample_structure
 from methods.vanilla_kd import distill_with_hinton_kd
@@ -57,6 +58,14 @@ from methods.vanilla_kd import distill_with_hinton_kd
 
 @dataclass(frozen=True)
 class AutoKDConfig(MethodConfig):
+    checks: ClassVar[dict[str, Check]] = {
+        "trial_epoch_fraction": between(0, 1, low_open=True),
+        "eta": at_least(2),
+        "n_startup_trials": at_least(0),
+        "max_trials": at_least(1),
+        "temperature": positive(),
+        "alpha": between(0, 1),
+    }
     trial_epoch_fraction: float = 0.3  # a trial's maximum fidelity, as a fraction of the retraining epochs
     eta: int = 2  # successive-halving rate of the Hyperband pruner (NAGO's BOHB setting in ``nago.yml``)
     n_startup_trials: int = 5  # random trials before TPE models the results

@@ -11,15 +11,20 @@ from torch import nn
 from benchmark.context import RunContext
 from benchmark.nn.arch import ArchSpec
 from benchmark.registry import Registry
+from methods.config_checks import Check, ConfigError, validate
 
-
-class ConfigError(ValueError):
-    """A method config with an unknown or mistyped field; the message names it."""
+__all__ = ["METHODS", "ConfigError", "Method", "MethodConfig", "register_method"]
 
 
 @dataclass(frozen=True)
 class MethodConfig:
-    """Base of every method's frozen config dataclass; configs are data, never code."""
+    """Base of every method's frozen config dataclass; configs are data, never code. Field types are checked
+    against the annotations and values against ``checks`` (ranges, choices) on construction: ConfigError."""
+
+    checks: ClassVar[dict[str, Check]] = {}
+
+    def __post_init__(self) -> None:
+        validate(self, self.checks)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -45,7 +45,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -62,6 +62,7 @@ from benchmark.nn.blocks import BLOCKS
 from benchmark.nn.staged import StagedCNNSpec
 from benchmark.teachers import cross_entropy_objective
 from methods.base import Method, MethodConfig, register_method
+from methods.config_checks import Check, at_least, between, one_of, positive
 from methods.losses import hinton_kd
 from methods.vanilla_kd import distill_with_hinton_kd
 
@@ -71,6 +72,17 @@ WIDTH_FACTORS = (1.0, 1.5)  # two widths per stage, as the official two ``channe
 
 @dataclass(frozen=True)
 class MFKDConfig(MethodConfig):
+    checks: ClassVar[dict[str, Check]] = {
+        "low_share": between(0, 1),
+        "subset": between(0, 1, low_open=True),
+        "low_loss": one_of("kd", "ce"),
+        "low_temperature": positive(),
+        "init_samples": at_least(1),
+        "max_samples": at_least(1),
+        "ucb_beta": at_least(0),
+        "alpha": between(0, 1),
+        "temperature": positive(),
+    }
     low_share: float = 0.3  # share of the search budget spent at low fidelity
     subset: float = 0.03  # low fidelity trains on this fraction of the training split (official train_portion)
     low_loss: str = "kd"  # "kd": soft targets (the method); "ce": cross-entropy, the paper's baseline fidelity

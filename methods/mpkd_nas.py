@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -66,6 +66,7 @@ from benchmark.engine import TRAIN_PASSES, Batch, BudgetExhausted
 from benchmark.nn.arch import ArchSpec
 from methods.aux_heads import AuxHeads, feature_channels, phase_features
 from methods.base import Method, MethodConfig, register_method
+from methods.config_checks import Check, at_least, between, one_of, positive
 from methods.losses import wsl_soft_loss
 from methods.spaces.transformer1d import (
     SearchSpace,
@@ -78,6 +79,20 @@ from methods.spaces.transformer1d import (
 
 @dataclass(frozen=True)
 class MPKDNASConfig(MethodConfig):
+    checks: ClassVar[dict[str, Check]] = {
+        "temperature": positive(),
+        "alpha": at_least(0),
+        "sampling": one_of("epoch", "step"),
+        "head_width": at_least(1),
+        "teacher_head_epochs": at_least(0),
+        "supernet_share": between(0, 1),
+        "population": at_least(1),
+        "generations": at_least(0),
+        "top_k": at_least(1),
+        "mutations": at_least(0),
+        "mutation_prob": between(0, 1),
+        "crossovers": at_least(0),
+    }
     temperature: float = 2.0  # WSL official code and MPKD knowledge_distiller.py
     alpha: float = 2.5  # idem
     aux_heads: bool = True  # ablation: False drops the three phase heads

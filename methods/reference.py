@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
@@ -11,6 +12,7 @@ from benchmark.context import RunContext
 from benchmark.nn.arch import ArchSpec
 from benchmark.teachers import cross_entropy_objective
 from methods.base import Method, MethodConfig, register_method
+from methods.config_checks import Check, between
 
 
 @register_method("teacher")
@@ -32,6 +34,7 @@ class TeacherReference(Method):
 
 @dataclass(frozen=True)
 class StudentConfig(MethodConfig):
+    checks: ClassVar[dict[str, Check]] = {"label_smoothing": between(0, 1, high_open=True)}
     label_smoothing: float = 0.0
 
 

@@ -10,17 +10,20 @@ KD (e.g. the CRD benchmark, Tian et al. 2020); the paper leaves both as hyperpar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
 from benchmark.context import RunContext
 from benchmark.nn.arch import ArchSpec
 from methods.base import Method, MethodConfig, register_method
+from methods.config_checks import Check, between, positive
 from methods.losses import hinton_kd_objective
 
 
 @dataclass(frozen=True)
 class VanillaKDConfig(MethodConfig):
+    checks: ClassVar[dict[str, Check]] = {"alpha": between(0, 1), "temperature": positive()}
     alpha: float = 0.9
     temperature: float = 4.0
 

@@ -2,11 +2,14 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from benchmark.metrics import classification_metrics
 from benchmark.protocol import PROFILES
 from benchmark.results import JobKey
 from benchmark.runner import Job, run_one
+from datasets.synthetic import Synthetic
 from methods import METHODS
 
 
@@ -15,13 +18,23 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+@pytest.fixture(scope="module")
+def majority_macro_f1() -> float:
+    """Test macro-F1 of always predicting the most frequent training class: what a method that learns nothing gets."""
+    bundle = Synthetic().load()
+    majority = int(np.bincount(bundle.train.y).argmax())
+    predicted = np.full_like(bundle.test.y, majority)
+    return classification_metrics(bundle.test.y, predicted, bundle.classes)["macro_f1"]
+
+
 @pytest.mark.parametrize("method", METHODS.names())
-def test_smoke_run(method: str, cache: Path, tmp_path: Path) -> None:
+def test_smoke_run(method: str, cache: Path, tmp_path: Path, majority_macro_f1: float) -> None:
     key = JobKey("synthetic", "fixed", "small", "smoke", method, 0)
     result = run_one(Job(key, str(tmp_path), str(cache), device="cpu"))
     assert result.ok, result.error
     assert 0.0 <= result.metrics["macro_f1"] <= 1.0
-    assert result.metrics["n"] == 200
+    assert result.metrics["n"] == len(Synthetic().load().test)
+    assert result.metrics["macro_f1"] > majority_macro_f1 + 0.05, "the smoke student learned nothing"
     assert result.deployed_params and result.macs and result.latency_ms
     if METHODS.get(method).enforce_budget:
         assert result.deployed_params <= result.param_budget  # type: ignore[operator]

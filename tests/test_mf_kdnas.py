@@ -101,5 +101,5 @@ def test_low_fidelity_loss_is_kd_by_default_and_ce_on_request(context_factory) -
     assert torch.allclose(kd_terms["kd"], hinton_kd(model(batch.x), teacher, 32.0))
     ce_terms = MFKDNAS(MFKDConfig(low_loss="ce"))._low_objective()(model, batch)
     assert torch.allclose(sum(ce_terms.values()), torch.nn.functional.cross_entropy(model(batch.x), batch.y))
-    with pytest.raises(ValueError, match="low_loss must be 'kd' or 'ce'"):
+    with pytest.raises(ValueError, match="low_loss must be"):  # MFKDConfig's check (ConfigError is a ValueError)
         MFKDNAS(MFKDConfig(low_loss="mse"))

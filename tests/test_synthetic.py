@@ -23,7 +23,7 @@ def test_registered() -> None:
 def test_shapes(bundle: DatasetBundle) -> None:
     assert bundle.input_shape == (2, 128) and bundle.n_classes == 5 and bundle.split == "fixed"
     assert bundle.scored_classes == bundle.classes == ("A", "B", "C", "D", "E")
-    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (600, 200, 200)
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (3200, 400, 400)
     for split in (bundle.train, bundle.val, bundle.test):
         assert split.x.dtype == np.float32 and split.y.dtype == np.int64 and split.groups.dtype == np.int64
         assert min(split.class_counts(5)) > 0
@@ -67,3 +67,14 @@ def test_learnable(bundle: DatasetBundle) -> None:
         pred = model(torch.from_numpy(bundle.val.x)).argmax(1).numpy()
     majority = max(bundle.val.class_counts(5)) / len(bundle.val)
     assert (pred == bundle.val.y).mean() > majority + 0.15
+
+
+def test_the_default_student_learns_it_at_smoke(tmp_path: Path) -> None:
+    """One smoke epoch of the default student reaches macro-F1 >= 0.6, so a method that learns nothing stands out."""
+    from benchmark.results import JobKey
+    from benchmark.runner import Job, run_one
+
+    result = run_one(Job(JobKey("synthetic", "fixed", "small", "smoke", "student", 0), str(tmp_path),
+                         str(tmp_path / "cache"), device="cpu"))
+    assert result.ok, result.error
+    assert result.metrics["macro_f1"] >= 0.6

@@ -1,0 +1,42 @@
+"""Worker processes exit when their parent dies, so a killed run (even SIGKILL) leaves no worker behind.
+
+On Linux the kernel does it: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``. Elsewhere (or if prctl fails) a daemon thread
+polls the parent pid and exits the process when the parent is gone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+import threading
+import time
+
+PR_SET_PDEATHSIG = 1
+
+
+def _set_pdeathsig() -> bool:
+    """Ask Linux to SIGKILL this process when its parent exits; False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch(parent_pid: int, interval: float) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(interval)
+    os._exit(1)
+
+
+def exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """Make this process exit when ``parent_pid`` (its parent) dies; exit now if it already has."""
+    if not _set_pdeathsig():
+        threading.Thread(target=_watch, args=(parent_pid, interval), daemon=True, name="parent-watch").start()
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os._exit(1)
