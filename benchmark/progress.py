@@ -67,9 +67,10 @@ def result_line(result: Any, wall_s: float | None) -> str:
     if result.key.split.startswith("fold"):
         where += f" {result.key.split}"
     if not result.ok:
-        return f"FAILED {where}: {result.error or ''}"
+        return f"{where} failed: {result.error or ''}"
     main = result.config.get("main_metric", "macro_f1") if result.config else "macro_f1"
-    return f"done {where}: test {main} {result.metrics.get(main, float('nan')):.3f} ({format_duration(wall_s)})"
+    name = {"macro_f1": "macro-F1", "accuracy": "accuracy", "kappa": "κ"}.get(main, main)
+    return f"{where}: test {name} {result.metrics.get(main, float('nan')):.3f} ({format_duration(wall_s)})"
 
 
 class Display(Protocol):

@@ -62,16 +62,18 @@ def _latency_text(result: RunResult) -> str:
 
 
 def records_table(results: Sequence[tuple[Path, RunResult]]) -> Table:
+    """One row per record: which run, its test score (or error) and its costs."""
     table = Table(title=f"{len(results)} records")
-    for col in ("record", "status", "main metric", "acc", "params", "MACs", "latency ms", "wall"):
-        table.add_column(col, justify="right" if col not in ("record", "status") else "left")
+    for col in ("record", "test score", "params", "MACs", "latency ms (IQR)", "wall"):
+        table.add_column(col, overflow="fold", justify="left" if col == "record" else "right")
     for _path, r in results:
         main = r.config.get("main_metric", "macro_f1") if r.config else "macro_f1"
-        score = f"{main} {r.metrics[main]:.4f}" if r.ok and main in r.metrics else (r.error or "")[:60]
+        score = f"{r.metrics[main]:.4f}" if r.ok and main in r.metrics else f"failed: {(r.error or '')[:60]}"
         wall = r.provenance.get("wall_s")
-        table.add_row(r.key.label(), r.status, score, f"{r.metrics['accuracy']:.4f}" if r.ok else "",
-                      f"{r.deployed_params:,}" if r.deployed_params is not None else "",
-                      f"{r.macs:,}" if r.macs is not None else "", _latency_text(r),
+        latency = "" if r.latency_ms is None else f"{r.latency_ms:.3f}" + (
+            f" ({r.latency['iqr_ms']:.3f})" if "iqr_ms" in r.latency else "")
+        table.add_row(r.key.label(), score, f"{r.deployed_params:,}" if r.deployed_params is not None else "",
+                      f"{r.macs:,}" if r.macs is not None else "", latency,
                       f"{wall:.0f} s" if isinstance(wall, (int, float)) else "")
     return table
 
