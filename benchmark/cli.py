@@ -209,7 +209,7 @@ def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estima
 
     with Listener(display, sink) if sink is not None else _NoListener(display):
         run_many(jobs, executor, results_dir, resume=not args.no_resume, on_event=on_event)
-    if counts["ok"] and not args.no_latency_step:
+    if counts["ok"] and not args.no_latency_step and args.profile != "smoke":  # smoke runs are checks, not results
         measure_latencies([p for p in written if p.exists()], args.latency_repeats, quiet=args.quiet)
     if counts["skipped"] == len(jobs):
         console.print(f"nothing to do: all {len(jobs)} job(s) already have results in {results_dir} "
@@ -361,7 +361,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-resume", action="store_true", help="rerun jobs that already have an OK record")
     p.add_argument("--dry-run", action="store_true", help="print what would run (jobs, estimated time) and stop")
     p.add_argument("--no-latency-step", action="store_true",
-                   help="skip the quiet CPU-latency remeasurement of the new records at the end")
+                   help="skip the quiet CPU-latency remeasurement of the new records at the end (never done for "
+                        "the smoke profile)")
     p.add_argument("--latency-repeats", type=int, default=200, metavar="N",
                    help="timed batch-1 calls per model in the latency step (default 200)")
     data_options(p)
