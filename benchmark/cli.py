@@ -199,6 +199,7 @@ def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estima
             counts["skipped"] += 1
             display.job_done(job.key.label(), f"skip {job.key.label()} (already done)", True)
         elif kind == "teacher":
+            display.release(job.key.label())
             display.note(f"teacher for seed {job.key.seed} failed: {payload}" if isinstance(payload, BaseException)
                          else f"teacher seed {job.key.seed} ready (val macro-F1 "
                               f"{payload.get('val_macro_f1', float('nan')):.3f})")

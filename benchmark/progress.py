@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from rich.markup import escape
+
 PHASES = ("teacher", "search", "final", "evaluation")
 
 
@@ -78,6 +80,7 @@ class Display(Protocol):
     def stop(self) -> None: ...
     def update(self, pid: int, label: str, kind: str, data: Mapping[str, Any]) -> None: ...
     def job_done(self, label: str, line: str, ok: bool) -> None: ...
+    def release(self, label: str) -> None: ...
     def note(self, line: str) -> None: ...
 
 
@@ -101,6 +104,9 @@ class PlainDisplay:
             text = f"training the shared teacher (for {label})" if teacher else f"start {label}"
             self.console.print(text, highlight=False, soft_wrap=True, markup=False)
 
+    def release(self, label: str) -> None:
+        pass
+
     def job_done(self, label: str, line: str, ok: bool) -> None:
         if ok and self.quiet:
             return
@@ -112,7 +118,7 @@ class PlainDisplay:
 
 
 class RichDisplay:
-    """Nested rich progress: the sweep bar, then one row per worker with its job's phase and epoch bar."""
+    """Nested rich progress: the sweep bar, then one row per worker busy with a job (its phase and epoch bar)."""
 
     def __init__(self, console: Any, title: str, n_jobs: int, estimates: Mapping[str, float | None],
                  workers: int = 1) -> None:
@@ -121,13 +127,12 @@ class RichDisplay:
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console,
                                  transient=False, refresh_per_second=4)
-        self.estimates, self.workers = dict(estimates), max(1, workers)
-        self.title, self.n_jobs = title, n_jobs
+        self.workers = max(1, workers)
         self.sweep = self.progress.add_task(title, total=n_jobs, info="")
-        self._rows: dict[int, Any] = {}  # worker pid -> task id
-        self._phase: dict[int, str] = {}  # worker pid -> its row's description (job and phase)
+        self._rows: dict[str, tuple[int, Any]] = {}  # job label -> (worker slot, task id) while it runs
+        self._phase: dict[str, str] = {}  # job label -> its row's description
         self._running: dict[str, float] = {}  # job label -> start time
-        self._remaining = dict(self.estimates)  # job label -> estimated seconds, for jobs not yet finished
+        self._remaining = dict(estimates)  # job label -> estimated seconds, for jobs not yet finished
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -137,29 +142,39 @@ class RichDisplay:
     def stop(self) -> None:
         self.progress.stop()
 
-    def _row(self, pid: int) -> Any:
-        if pid not in self._rows:
-            self._rows[pid] = self.progress.add_task("", total=None, info="")
-        return self._rows[pid]
+    def _slot(self) -> int:
+        busy = {slot for slot, _ in self._rows.values()}
+        return next(i for i in range(1, len(busy) + 2) if i not in busy)
 
     def update(self, pid: int, label: str, kind: str, data: Mapping[str, Any]) -> None:
         with self._lock:
-            row = self._row(pid)
             if kind == "phase":
                 self._running.setdefault(label, time.monotonic())
-                self._phase[pid] = f"  worker {list(self._rows).index(pid) + 1}: {_short(label)} · {data.get('name')}"
-                self.progress.reset(row, total=None, description=self._phase[pid], info="")
-            elif kind == "epoch":
-                self.progress.update(row, total=data["epochs"], completed=data["epoch"],
-                                     description=self._phase.get(pid, _short(label)), info="epochs")
+                slot = self._rows[label][0] if label in self._rows else self._slot()
+                self._drop_row(label)
+                self._phase[label] = f"  worker {slot}: {_short(label)} · {data.get('name')}"
+                self._rows[label] = (slot, self.progress.add_task(self._phase[label], total=None, info=""))
+            elif kind == "epoch" and label in self._rows:
+                self.progress.update(self._rows[label][1], total=data["epochs"], completed=data["epoch"],
+                                     info="epochs")
             self._refresh_eta()
+
+    def _drop_row(self, label: str) -> None:
+        if label in self._rows:
+            self.progress.remove_task(self._rows.pop(label)[1])
+
+    def release(self, label: str) -> None:
+        """The worker that reported ``label`` is free again (its shared teacher is ready)."""
+        with self._lock:
+            self._drop_row(label)
 
     def job_done(self, label: str, line: str, ok: bool) -> None:
         with self._lock:
+            self._drop_row(label)
             self._running.pop(label, None)
             self._remaining.pop(label, None)
             self.progress.advance(self.sweep)
-            self.progress.console.print(line if ok else f"[red]{line}[/]", highlight=False, soft_wrap=True,
+            self.progress.console.print(line if ok else f"[red]{escape(line)}[/]", highlight=False, soft_wrap=True,
                                         markup=not ok)
             self._refresh_eta()
 
@@ -169,11 +184,11 @@ class RichDisplay:
     def _refresh_eta(self) -> None:
         """ETA = (estimated seconds of unfinished jobs, less what those running have done) / workers."""
         if any(v is None for v in self._remaining.values()):
-            info = "ETA ? (no measured cost for some jobs)"
+            info = "ETA ?"  # some job has no measured cost (the plan said which)
         else:
             now = time.monotonic()
             left = sum(max(0.0, est - (now - self._running[label]) if label in self._running else est)
-                       for label, est in self._remaining.items())
+                       for label, est in self._remaining.items() if est is not None)
             info = f"ETA ~{format_duration(left / self.workers)}"
         self.progress.update(self.sweep, info=info)
 
