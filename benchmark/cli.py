@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -184,9 +185,10 @@ def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estima
     from benchmark.runner import run_many
 
     executor = make_executor(args.executor, args.workers, args.ray_address)
+    stack = contextlib.ExitStack()
     sink: Any = None
     if args.executor == "local":  # Ray tasks may run on other machines: no progress queue to them
-        sink = queue.Queue() if args.workers <= 1 else mp.Manager().Queue()
+        sink = queue.Queue() if args.workers <= 1 else stack.enter_context(mp.Manager()).Queue()
         jobs = [dataclasses.replace(job, progress=sink) for job in jobs]
     fancy = console.is_terminal and not args.quiet
     display = (RichDisplay(console, f"{args.dataset} · {args.profile}", len(jobs), estimates, args.workers)
@@ -208,7 +210,7 @@ def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estima
             written.append(results_path(results_dir, payload.key))
             display.job_done(job.key.label(), result_line(payload, payload.provenance.get("wall_s")), payload.ok)
 
-    with Listener(display, sink) if sink is not None else _NoListener(display):
+    with stack, Listener(display, sink) if sink is not None else _NoListener(display):
         run_many(jobs, executor, results_dir, resume=not args.no_resume, on_event=on_event)
     if counts["ok"] and not args.no_latency_step and args.profile != "smoke":  # smoke runs are checks, not results
         measure_latencies([p for p in written if p.exists()], args.latency_repeats, quiet=args.quiet)
