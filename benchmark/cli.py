@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmark {list,run,leaderboard,data,show}``."""
+"""Command line: ``python -m benchmark {list,run,latency,leaderboard,show,data}``."""
 
 from __future__ import annotations
 
