@@ -1,8 +1,10 @@
-"""Command line: ``python -m benchmark {list,run,leaderboard,data,show}``."""
+"""Command line: ``python -m benchmark {list,run,latency,leaderboard,show,data}``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -10,28 +12,22 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from benchmark.executors import make_executor
-from benchmark.leaderboard import write_leaderboards
-from benchmark.paths import resolve_cache_dir, resolve_data_root
-from benchmark.protocol import PROFILES, budget_tiers, get_budget, get_profile
 from benchmark.registry import RegistryError
-from benchmark.results import JobKey, ResultError, RunResult, load_results, read_result
-from benchmark.runner import Job, run_many
 from benchmark.validation import UsageError, check_writable_dir, parse_index_list, validate_run
-from datasets.base import DATASETS, DataError
-from methods import METHODS
-from methods.base import ConfigError
+
+# Heavy modules (torch, scikit-learn, pandas, optuna, mne, matplotlib, wfdb) are imported inside the commands that
+# need them, so `--help`, `list` and `show` start in well under a second (tests/test_startup.py).
 
 console = Console(stderr=True)
 out = Console()
+
+if TYPE_CHECKING:
+    from benchmark.runner import Job
 
 
 def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
@@ -41,6 +37,8 @@ def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
 
 def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``--set vanilla_kd.alpha=0.5`` -> {"vanilla_kd": {"alpha": 0.5}} (values parsed as JSON when possible)."""
+    from methods import METHODS
+
     overrides: dict[str, dict[str, Any]] = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -57,37 +55,26 @@ def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    methods = Table(title="methods (--methods)")
-    for col in ("name", "kind", "teacher", "description"):
-        methods.add_column(col)
-    for name, cls in METHODS.items():
-        methods.add_row(name, "reference" if cls.reference else "method", "yes" if cls.uses_teacher else "no",
-                        cls.summary)
-    out.print(methods)
-    data = Table(title="datasets (--dataset) and budget tiers (--budget, deployed-student parameters)")
-    for col in ("name", "classes", "folds", "budgets", "data present"):
-        data.add_column(col)
-    root = resolve_data_root(args.data_root)
-    for name, cls in DATASETS.items():
-        try:
-            tiers = ", ".join(f"{t.name}≤{t.max_params:,}" for t in budget_tiers(name).values())
-        except RegistryError:
-            tiers = "—"
-        missing = cls().missing_files(root)
-        data.add_row(name, " ".join(cls.classes), str(cls.n_folds), tiers,
-                     "yes" if not missing else f"no ({len(missing)} files missing)")
-    out.print(data)
-    profiles = Table(title="profiles (--profile)")
-    for col in ("name", "teacher epochs", "student epochs", "search budget (units)", "description"):
-        profiles.add_column(col)
-    for p in PROFILES.values():
-        profiles.add_row(p.name, str(p.teacher_recipe.epochs), str(p.student_recipe.epochs), f"{p.search_budget:g}",
-                         p.description)
-    out.print(profiles)
+    from benchmark.listing import list_tables
+    from benchmark.paths import resolve_data_root
+
+    tables = list_tables(args.pattern, resolve_data_root(args.data_root))
+    if not tables:
+        console.print(f"nothing matches {args.pattern!r} (a substring, or wildcards like '*kd*')")
+        return 1
+    for table in tables:
+        out.print(table)
     return 0
 
 
 def build_jobs(args: argparse.Namespace, data_root: Path, cache_dir: Path) -> list[Job]:
+    """The jobs a ``run`` command line asks for (one per fold x seed x method), its values checked."""
+    from benchmark.protocol import get_budget, get_profile
+    from benchmark.results import JobKey
+    from benchmark.runner import Job
+    from datasets.base import DATASETS
+    from methods import METHODS
+
     dataset = DATASETS.get(args.dataset)()
     methods = METHODS.select(args.methods)
     get_profile(args.profile)
@@ -112,10 +99,63 @@ def variant_name(options: dict[str, Any]) -> str:
                     for name, value in sorted(options.items()))
 
 
+def plan_lines(args: argparse.Namespace, jobs: Sequence[Job], estimates: dict[str, float | None],
+               done: int) -> list[str]:
+    """What ``run`` will do, printed before it starts (and all that ``--dry-run`` prints)."""
+    from benchmark.estimate import total_estimate
+    from benchmark.progress import format_duration
+
+    methods = list(dict.fromkeys(j.key.method_label for j in jobs))
+    seeds = sorted({j.key.seed for j in jobs})
+    folds = sorted({j.fold for j in jobs})
+    total = total_estimate(estimates, args.workers)
+    unknown = sum(1 for v in estimates.values() if v is None)
+    lines = [
+        f"plan: {len(jobs)} job(s) = {len(methods)} method(s) x {len(seeds)} seed(s)"
+        + (f" x {len(folds)} fold(s)" if len(folds) > 1 else "")
+        + f" on {args.dataset} · profile {args.profile} · budget {jobs[0].key.budget if jobs else '?'}",
+        f"  methods: {', '.join(methods)}",
+        f"  seeds: {', '.join(map(str, seeds))}" + (f" · folds: {', '.join(map(str, folds))}" if len(folds) > 1
+                                                    else ""),
+        f"  results: {args.results_dir}" + (f" ({done} already done, skipped)" if done else ""),
+    ]
+    if total is not None:
+        lines.append(f"  estimated time: ~{format_duration(total)} with {args.workers} worker(s) "
+                     "(median wall times of finished records of the same dataset, budget and profile)")
+    else:
+        lines.append(f"  estimated time: unknown for {unknown} of {len(estimates)} job(s) (no finished "
+                     f"record of the same dataset, budget and profile to measure from)")
+    return lines
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.estimate import COMMITTED_RESULTS, job_estimates, measured_costs
+    from benchmark.paths import resolve_cache_dir, resolve_data_root
+    from benchmark.runner import is_finished
+    from methods import METHODS
+
     data_root, cache_dir = resolve_data_root(args.data_root), resolve_cache_dir(args.cache_dir)
     jobs = build_jobs(args, data_root, cache_dir)
     validate_run(args, jobs, parse_overrides(args.set or []))  # before any data is read or file written
+    results_dir = Path(args.results_dir)
+    finished = {j.key for j in jobs if not args.no_resume and is_finished(results_dir, j.key)}
+    todo = [j for j in jobs if j.key not in finished]
+    costs = measured_costs(args.dataset, jobs[0].key.budget, args.profile, [results_dir, COMMITTED_RESULTS])
+    uses_teacher = {name: cls.uses_teacher for name, cls in METHODS.items()}
+    estimates = job_estimates(todo, costs, uses_teacher)
+    if not args.quiet or args.dry_run:
+        for line in plan_lines(args, jobs, estimates, len(finished)):
+            (out if args.dry_run else console).print(line, highlight=False, markup=False, soft_wrap=True)
+    if args.dry_run:
+        return 0
+    check_data(args, data_root, cache_dir)
+    return execute(args, jobs, results_dir, estimates)
+
+
+def check_data(args: argparse.Namespace, data_root: Path, cache_dir: Path) -> None:
+    """Fetch (``--fetch``) or complain about missing files, then build the caches before workers start."""
+    from datasets.base import DATASETS, DataError
+
     dataset = DATASETS.get(args.dataset)()
     missing = dataset.missing_files(data_root)
     if missing and args.fetch:
@@ -124,109 +164,147 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise DataError(f"{args.dataset}: {len(missing)} file(s) missing under {data_root} (e.g. {missing[0]}); "
                         f"run `python -m benchmark data fetch {args.dataset} --data-root {data_root}` or pass --fetch")
     dataset.prepare(data_root, cache_dir)  # fail fast on bad data; warm the caches before workers start
-    results_dir = Path(args.results_dir)
+
+
+def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estimates: dict[str, float | None]) -> int:
+    """Run the jobs with progress, then the quiet latency step over the new records; print the summary."""
+    import multiprocessing as mp
+    import queue
+
+    from benchmark.executors import make_executor
+    from benchmark.progress import Listener, PlainDisplay, RichDisplay, result_line
+    from benchmark.results import results_path
+    from benchmark.runner import run_many
+
     executor = make_executor(args.executor, args.workers, args.ray_address)
+    stack = contextlib.ExitStack()
+    sink: Any = None
+    if args.executor == "local":  # Ray tasks may run on other machines: no progress queue to them
+        sink = queue.Queue() if args.workers <= 1 else stack.enter_context(mp.Manager()).Queue()
+        jobs = [dataclasses.replace(job, progress=sink) for job in jobs]
+    fancy = console.is_terminal and not args.quiet
+    display = (RichDisplay(console, f"{args.dataset} · {args.profile}", len(jobs), estimates, args.workers)
+               if fancy else PlainDisplay(console, quiet=args.quiet))
     counts = {"skipped": 0, "ok": 0, "failed": 0}
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
-        task = progress.add_task(f"{args.dataset} · {args.profile}", total=len(jobs))
+    written: list[Path] = []
 
-        def on_event(kind: str, job: Job, payload: Any) -> None:
-            if kind == "skipped":
-                counts["skipped"] += 1
-                progress.advance(task)
-            elif kind == "teacher":
-                if isinstance(payload, BaseException):
-                    progress.console.print(f"[red]teacher for seed {job.key.seed} failed:[/] {payload}")
-                else:
-                    progress.console.print(f"teacher seed {job.key.seed} ready (val macro-F1 "
-                                           f"{payload.get('val_macro_f1', float('nan')):.3f})")
-            elif kind == "result":
-                counts["ok" if payload.ok else "failed"] += 1
-                progress.advance(task)
-                label = escape(payload.key.method_label)
-                line = (f"{label} seed {payload.key.seed}: test macro-F1 "
-                        f"{payload.metrics['macro_f1']:.3f}" if payload.ok else
-                        f"[red]{label} seed {payload.key.seed} failed:[/] {escape(payload.error or '')}")
-                progress.console.print(line)
+    def on_event(kind: str, job: Job, payload: Any) -> None:
+        if kind == "skipped":
+            counts["skipped"] += 1
+            display.job_done(job.key.label(), f"skip {job.key.label()} (already done)", True)
+        elif kind == "teacher":
+            display.release(job.key.label())
+            display.note(f"teacher for seed {job.key.seed} failed: {payload}" if isinstance(payload, BaseException)
+                         else f"teacher seed {job.key.seed} ready (val macro-F1 "
+                              f"{payload.get('val_macro_f1', float('nan')):.3f})")
+        elif kind == "result":
+            counts["ok" if payload.ok else "failed"] += 1
+            written.append(results_path(results_dir, payload.key))
+            display.job_done(job.key.label(), result_line(payload, payload.provenance.get("wall_s")), payload.ok)
 
+    with stack, Listener(display, sink) if sink is not None else _NoListener(display):
         run_many(jobs, executor, results_dir, resume=not args.no_resume, on_event=on_event)
+    if counts["ok"] and not args.no_latency_step and args.profile != "smoke":  # smoke runs are checks, not results
+        measure_latencies([p for p in written if p.exists()], args.latency_repeats, quiet=args.quiet)
     if counts["skipped"] == len(jobs):
         console.print(f"nothing to do: all {len(jobs)} job(s) already have results in {results_dir} "
                       "(--no-resume reruns them)")
     else:
         console.print(f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} already done; "
-                      f"records in {results_dir}. Regenerate tables with `python -m benchmark leaderboard`.")
+                      f"records in {results_dir}. Regenerate tables with "
+                      f"`python -m benchmark leaderboard --results-dir {results_dir}`.")
     return 1 if counts["failed"] else 0
 
 
-def dataset_highlights() -> dict[str, tuple[str, ...]]:
-    return {name: tuple(getattr(cls, "highlight_classes", ())) for name, cls in DATASETS.items()}
+class _NoListener:
+    """The display without a queue (Ray: no epoch progress, only finished jobs)."""
+
+    def __init__(self, display: Any) -> None:
+        self.display = display
+
+    def __enter__(self) -> _NoListener:
+        self.display.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.display.stop()
+
+
+def measure_latencies(paths: Sequence[Path], repeats: int, quiet: bool = False) -> None:
+    """The quiet latency step: one model at a time, one thread, nothing else running in this command."""
+    from benchmark.latency import remeasure
+
+    if not quiet:
+        console.print(f"measuring CPU latency of {len(paths)} record(s) ({repeats} repeats each, one thread)…")
+    for _path, result in remeasure(paths, repeats=repeats):
+        if not quiet:
+            lat = result.latency
+            console.print(f"  {result.key.method_label} seed {result.key.seed}: {lat['median_ms']:.3f} ms "
+                          f"(IQR {lat['q1_ms']:.3f}–{lat['q3_ms']:.3f}, n={lat['repeats']})", highlight=False)
+
+
+def cmd_latency(args: argparse.Namespace) -> int:
+    from benchmark.show import expand_paths
+
+    paths = expand_paths(args.paths or [args.results_dir])
+    measure_latencies(paths, args.repeats, quiet=args.quiet)
+    console.print(f"{len(paths)} record(s) measured; regenerate tables with `python -m benchmark leaderboard`")
+    return 0
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from benchmark.leaderboard import write_leaderboards
+    from benchmark.results import ResultError, load_results
+    from datasets.base import DATASETS
+
     check_writable_dir(Path(args.out), "--out")
     results = load_results(Path(args.results_dir))
     if not results:
         raise ResultError(f"{args.results_dir}: no result records found (run `python -m benchmark run` first)")
-    paths = write_leaderboards(results, Path(args.out), highlight=dataset_highlights())
+    highlight = {name: tuple(getattr(cls, "highlight_classes", ())) for name, cls in DATASETS.items()}
+    source = args.results_dir.rstrip("/") + "/"
+    paths = write_leaderboards(results, Path(args.out), highlight=highlight, source=source)
     for path in paths:
         out.print(f"wrote {path}")
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    for path in args.paths:
-        record = read_result(Path(path))
-        try:
-            table = result_table(record, path)
-        except (TypeError, ValueError, KeyError, AttributeError) as err:  # a field of an unexpected type or shape
-            raise ResultError(f"{path}: cannot show this record ({type(err).__name__}: {err})") from None
-        out.print(table)
+    from benchmark.results import ResultError
+    from benchmark.show import show
+
+    try:
+        for renderable in show(args.paths):
+            out.print(renderable)
+    except (TypeError, ValueError, KeyError, AttributeError) as err:  # a field of an unexpected type or shape
+        if isinstance(err, ResultError):
+            raise
+        raise ResultError(f"{', '.join(args.paths)}: cannot show this record ({type(err).__name__}: {err})") from None
     return 0
 
 
-def result_table(result: RunResult, source: str) -> Table:
-    table = Table(title=f"{source} — {result.key.label()} [{result.status}]", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    if not result.ok:
-        table.add_row("error", result.error or "")
-    m = result.metrics
-    if m:
-        table.add_row("test macro-F1 / acc / κ", f"{m['macro_f1']:.4f} / {m['accuracy']:.4f} / {m['kappa']:.4f}")
-        per_class = m.get("per_class", {})
-        order = DATASETS.get(result.key.dataset).classes if result.key.dataset in DATASETS else sorted(per_class)
-        for cls in [c for c in order if c in per_class]:
-            pc = per_class[cls]
-            table.add_row(f"  {cls}", f"F1 {pc['f1']:.3f}  Se {pc['sensitivity']:.3f}  +P {pc['ppv']:.3f}  "
-                                      f"n={pc['support']}")
-    if result.val_metrics:
-        table.add_row("val macro-F1", f"{result.val_metrics['macro_f1']:.4f}")
-    if result.deployed_params is not None:
-        table.add_row("deployed params / budget", f"{result.deployed_params:,} / {result.param_budget:,}")
-    if result.macs is not None:
-        table.add_row("MACs · CPU latency", f"{result.macs:,} · {result.latency_ms:.3f} ms/sample")
-    table.add_row("search cost", f"{result.search_cost:.2f} units, {result.search_wall_s:.1f} s")
-    table.add_row("train cost", f"{result.train_cost:.2f} units, {result.train_wall_s:.1f} s")
-    table.add_row("arch", str(result.arch))
-    table.add_row("split hash / data checksum", f"{result.split_hash} / {result.data_checksum}")
-    prov = result.provenance
-    table.add_row("provenance", f"{prov.get('git_commit', '?')} · {prov.get('hardware', '?')} · "
-                                f"{prov.get('created_at', '?')}")
-    return table
-
-
 def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from benchmark.paths import resolve_data_root
+    from datasets.base import DATASETS, DataError
+
     if args.jobs < 1:
         raise UsageError(f"--jobs: expected a number of parallel downloads >= 1, got {args.jobs}")
     root = resolve_data_root(args.data_root)
-    fetched = DATASETS.get(args.dataset)().fetch(root, base_url=args.base_url, jobs=args.jobs)
+    try:
+        fetched = DATASETS.get(args.dataset)().fetch(root, base_url=args.base_url, jobs=args.jobs)
+    except DataError as err:
+        if args.base_url:
+            raise
+        raise DataError(f"{err} (no network? `--base-url URL` fetches from a mirror in PhysioNet's layout, "
+                        "e.g. a local copy served over http)") from None
     console.print(f"{args.dataset}: {len(fetched)} file(s) downloaded and verified under {root}")
     return 0
 
 
 def cmd_data_info(args: argparse.Namespace) -> int:
+    from benchmark.paths import resolve_data_root
+    from datasets.base import DATASETS
+
     root = resolve_data_root(args.data_root)
     missing = DATASETS.get(args.dataset)().missing_files(root)
     if missing:
@@ -241,22 +319,34 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark", description=(
         "KD-NAS Bench: compare knowledge-distillation + NAS methods for small biosignal models under one protocol."))
     parser.add_argument("-v", "--verbose", action="store_true", help="log per-epoch training progress")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors and the final summary")
+    # the same flags after the subcommand (`run -v`); SUPPRESS keeps a flag given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log per-epoch training progress")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="print only errors and the final summary")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[common], **kwargs)
 
     def data_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-root", help="folder in PhysioNet's layout (mitdb/, sleep-edf/); "
                                            "default $KDNAS_DATA, else ~/.cache/kdnas-bench/data")
 
-    p = sub.add_parser("list", help="list methods, datasets, budget tiers and profiles")
+    p = command("list", "list methods, datasets, budget tiers and profiles")
+    p.add_argument("pattern", nargs="?", help="only names containing this text, or matching wildcards ('*kd*')")
     data_options(p)
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("run", help="run methods on a dataset and write one result record per job")
-    p.add_argument("--methods", default="all", help="'all', a comma list (teacher,vanilla_kd) or wildcards (kd_*)")
+    p = command("run", "run methods on a dataset and write one result record per job")
+    p.add_argument("--methods", default="all", help="'all' (default), a comma list (teacher,vanilla_kd) or "
+                                                    "wildcards ('*kd*')")
     p.add_argument("--dataset", required=True, help="dataset id, see `list`")
     p.add_argument("--budget", help="parameter-budget tier of the deployed student (default: the dataset's default)")
     p.add_argument("--profile", default="quick",
-                   help="smoke (seconds; tests) | quick (CPU; ~80 core-min per seed on mitbih) | full")
+                   help="smoke (seconds; tests) | quick (default; CPU, ~80 core-min per seed on mitbih) | full")
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0,1,2 or 0-4 (default 0)")
     p.add_argument("--folds", help="cross-validation folds to run, e.g. 0,3 (default: all the dataset has)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (1 thread each on CPU, "
@@ -271,45 +361,74 @@ def make_parser() -> argparse.ArgumentParser:
                                                                                    "option (repeatable)")
     p.add_argument("--fetch", action="store_true", help="download missing data from PhysioNet first")
     p.add_argument("--no-resume", action="store_true", help="rerun jobs that already have an OK record")
+    p.add_argument("--dry-run", action="store_true", help="print what would run (jobs, estimated time) and stop")
+    p.add_argument("--no-latency-step", action="store_true",
+                   help="skip the quiet CPU-latency remeasurement of the new records at the end (never done for "
+                        "the smoke profile)")
+    p.add_argument("--latency-repeats", type=int, default=200, metavar="N",
+                   help="timed batch-1 calls per model in the latency step (default 200)")
     data_options(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("leaderboard", help="regenerate leaderboard markdown from the result records")
+    p = command("latency", "remeasure CPU latency of finished records, quietly (one model at a time, one thread)")
+    p.add_argument("paths", nargs="*", help="records, folders or globs (default: --results-dir)")
+    p.add_argument("--results-dir", default="results", help="records to measure when no path is given")
+    p.add_argument("--repeats", type=int, default=200, metavar="N", help="timed batch-1 calls per model (200)")
+    p.set_defaults(func=cmd_latency)
+
+    p = command("leaderboard", "regenerate leaderboard markdown from the result records")
     p.add_argument("--results-dir", default="results", help="records to read (default results/)")
     p.add_argument("--out", default="leaderboards", help="output folder (default leaderboards/)")
     p.set_defaults(func=cmd_leaderboard)
 
-    p = sub.add_parser("show", help="show result records as tables")
-    p.add_argument("paths", nargs="+", help="result JSON files")
+    p = command("show", "show result records: one record in full, several as a table")
+    p.add_argument("paths", nargs="+", help="result JSON files, folders (searched recursively) or globs")
     p.set_defaults(func=cmd_show)
 
-    data = sub.add_parser("data", help="download or check datasets").add_subparsers(dest="data_command",
-                                                                                    required=True, metavar="ACTION")
-    p = data.add_parser("fetch", help="download missing files from PhysioNet and verify their checksums")
+    data = command("data", "download or check datasets").add_subparsers(dest="data_command", required=True,
+                                                                         metavar="ACTION")
+    p = data.add_parser("fetch", help="download missing files from PhysioNet and verify their checksums",
+                        parents=[common])
     p.add_argument("dataset", help="dataset id, e.g. mitbih")
     p.add_argument("--base-url", help="mirror in PhysioNet's layout (default https://physionet.org/files/)")
     p.add_argument("--jobs", type=int, default=4, metavar="N",
                    help="files downloaded at once (default 4; PhysioNet serves each connection slowly)")
     data_options(p)
     p.set_defaults(func=cmd_data_fetch)
-    p = data.add_parser("info", help="say whether a dataset's files are all present")
+    p = data.add_parser("info", help="say whether a dataset's files are all present", parents=[common])
     p.add_argument("dataset", help="dataset id, e.g. mitbih")
     data_options(p)
     p.set_defaults(func=cmd_data_info)
     return parser
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input: printed as one line, exit 2. Looked up in the modules already imported (an
+    error class whose module was never imported cannot have been raised), so no heavy module is imported here."""
+    found: list[type[BaseException]] = [RegistryError, UsageError]
+    for module, name in (("datasets.base", "DataError"), ("benchmark.results", "ResultError"),
+                         ("methods.base", "ConfigError")):
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None:
+            found.append(cls)
+    return tuple(found)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    from rich.logging import RichHandler
+
     handler = RichHandler(console=console, show_path=False)
-    level = logging.DEBUG if args.verbose else logging.WARNING
+    level = logging.DEBUG if args.verbose else logging.ERROR if args.quiet else logging.WARNING
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s")
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:  # a scheduler's SIGTERM stops a run as Ctrl-C does: finished records kept, workers stopped
         previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args)
-    except (RegistryError, DataError, ResultError, ConfigError, UsageError) as err:
+    except Exception as err:
+        if not isinstance(err, user_errors()):
+            raise
         console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:

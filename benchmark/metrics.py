@@ -6,11 +6,12 @@ All returned numbers are plain Python ``int``/``float`` so they go into a JSON r
 from __future__ import annotations
 
 import copy
-import statistics
+import platform
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -122,37 +123,6 @@ def count_params(module: nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters()))
 
 
-def _conv1d_macs(module: nn.Conv1d, output: torch.Tensor) -> int:
-    """out_channels * out_len * (in_channels / groups) * kernel, times the batch (out.numel() covers both)."""
-    return output.numel() * (module.in_channels // module.groups) * module.kernel_size[0]
-
-
-def _linear_macs(module: nn.Linear, output: torch.Tensor) -> int:
-    """One MAC per input feature for every output element."""
-    return output.numel() * module.in_features
-
-
-def _seq_dims(tensor: torch.Tensor, batch_first: bool) -> tuple[int, int]:
-    """(batch, length) of an attention input: (L, E) unbatched, else (B, L, E) or (L, B, E)."""
-    if tensor.dim() == 2:
-        return 1, tensor.shape[0]
-    return (tensor.shape[0], tensor.shape[1]) if batch_first else (tensor.shape[1], tensor.shape[0])
-
-
-def _mha_macs(module: nn.MultiheadAttention, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
-    """Q/K/V/out projections plus the two attention matmuls (QK^T and attn.V), summed over heads."""
-    names = ("query", "key", "value")
-    query, key, value = (args[i] if i < len(args) else kwargs[n] for i, n in enumerate(names))
-    batch, len_q = _seq_dims(query, module.batch_first)
-    _, len_k = _seq_dims(key, module.batch_first)
-    _, len_v = _seq_dims(value, module.batch_first)
-    embed = module.embed_dim
-    projections = len_q * embed * embed + len_k * module.kdim * embed + len_v * module.vdim * embed
-    attention = 2 * len_q * len_k * embed
-    out_proj = len_q * embed * embed
-    return batch * (projections + attention + out_proj)
-
-
 @contextmanager
 def _eval_mode(module: nn.Module) -> Iterator[None]:
     """Put ``module`` in eval mode and restore every submodule's training flag afterwards."""
@@ -167,7 +137,7 @@ def _eval_mode(module: nn.Module) -> Iterator[None]:
 
 @contextmanager
 def _no_mha_fastpath() -> Iterator[None]:
-    """Disable the fused transformer fast path, which would skip the Linear/MHA hooks."""
+    """Disable the fused transformer fast path (one fused kernel the FLOP counter has no formula for)."""
     previous = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
@@ -185,37 +155,35 @@ def _example_input(module: nn.Module, input_shape: tuple[int, ...]) -> torch.Ten
     return torch.randn((1, *input_shape), generator=generator, dtype=dtype).to(device)
 
 
+def _cpu_attention_formula() -> dict[Any, Callable[..., int]]:
+    """The CPU flash-attention kernel (what ``scaled_dot_product_attention`` and ``nn.MultiheadAttention`` run on
+    CPU) has no formula in torch's registry (2.13); it does the products of the CUDA kernels, so it gets theirs."""
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if op is None:
+        return {}
+
+    def formula(query: Any, key: Any, value: Any, *_args: Any, out_shape: Any = None, **_kwargs: Any) -> int:
+        return sdpa_flop_count(query, key, value)
+
+    return {op: formula}
+
+
 def count_macs(module: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Multiply-accumulates of one batch-1 forward pass; ``input_shape`` excludes the batch dimension.
 
-    Counted: ``nn.Conv1d`` (out_channels * out_len * in_channels/groups * kernel, so stride, padding, dilation and
-    groups are honoured through the output size), ``nn.Linear`` (out elements * in_features) and
-    ``nn.MultiheadAttention`` (Q/K/V/out projections + QK^T + attn.V). Not counted: biases, normalisation,
-    activations, pooling, element-wise ops, recurrent layers and any other layer type.
+    Counted at the operator level with ``torch.utils.flop_counter.FlopCounterMode`` (MACs = FLOPs / 2), so every
+    convolution, matmul (``nn.Linear``, ``@``, ``bmm``, ``einsum``) and attention product
+    (``scaled_dot_product_attention``, ``nn.MultiheadAttention``) is counted whatever module issues it. Not
+    counted: biases, normalisation, activations, pooling and other element-wise ops.
     """
-    total = 0
+    from torch.utils.flop_counter import FlopCounterMode
 
-    def on_conv_or_linear(mod: nn.Module, _inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        nonlocal total
-        total += _conv1d_macs(mod, output) if isinstance(mod, nn.Conv1d) else _linear_macs(mod, output)
-
-    def on_mha(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], _output: Any) -> None:
-        nonlocal total
-        total += _mha_macs(mod, args, kwargs)
-
-    handles = []
-    for sub in module.modules():
-        if isinstance(sub, (nn.Conv1d, nn.Linear)):
-            handles.append(sub.register_forward_hook(on_conv_or_linear))
-        elif isinstance(sub, nn.MultiheadAttention):
-            handles.append(sub.register_forward_hook(on_mha, with_kwargs=True))
-    try:
-        with _eval_mode(module), _no_mha_fastpath(), torch.no_grad():
-            module(_example_input(module, input_shape))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return int(total)
+    counter = FlopCounterMode(display=False, custom_mapping=_cpu_attention_formula())
+    with _eval_mode(module), _no_mha_fastpath(), torch.no_grad(), counter:
+        module(_example_input(module, input_shape))
+    return int(counter.get_total_flops()) // 2
 
 
 def _time_call(fn: Callable[[], Any]) -> float:
@@ -225,12 +193,42 @@ def _time_call(fn: Callable[[], Any]) -> float:
     return (time.perf_counter() - start) * 1000.0
 
 
-def cpu_latency_ms(module: nn.Module, input_shape: tuple[int, ...], repeats: int = 50, warmup: int = 5) -> float:
-    """Median latency (ms) of one batch-1 forward pass on CPU, eval mode, ``torch.inference_mode``.
+@dataclass(frozen=True)
+class Latency:
+    """Batch-1 CPU latency: median and quartiles (ms) of ``repeats`` timed calls on ``threads`` thread(s)."""
 
-    The model is deep-copied to the CPU, so the caller's model (device, mode, weights) is untouched. It runs on
-    ONE thread (a wearable runs single-threaded; batch-1 inference gains nothing from more, and several threads
-    on a busy machine inflate the figure many-fold); the caller's thread count is restored afterwards.
+    median_ms: float
+    q1_ms: float
+    q3_ms: float
+    repeats: int
+    threads: int
+    hardware: str
+
+    @property
+    def iqr_ms(self) -> float:
+        return self.q3_ms - self.q1_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "iqr_ms": self.iqr_ms}
+
+
+def cpu_hardware() -> str:
+    """The CPU model name (what a latency figure depends on), e.g. ``Intel(R) Xeon(R) Processor``."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def measure_latency(module: nn.Module, input_shape: tuple[int, ...], repeats: int = 50, warmup: int = 5) -> Latency:
+    """Latency of one batch-1 forward pass on CPU, eval mode, ``torch.inference_mode``, ONE thread.
+
+    The model is deep-copied to the CPU, so the caller's model (device, mode, weights) is untouched. One thread:
+    a wearable runs single-threaded, batch-1 inference gains nothing from more, and several threads on a busy
+    machine inflate the figure many-fold; the caller's thread count is restored afterwards.
     """
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
@@ -245,13 +243,22 @@ def cpu_latency_ms(module: nn.Module, input_shape: tuple[int, ...], repeats: int
             times = [_time_call(lambda: model(x)) for _ in range(repeats)]
     finally:
         torch.set_num_threads(threads)
-    return float(statistics.median(times))
+    q1, median, q3 = (float(v) for v in np.percentile(times, [25, 50, 75]))
+    return Latency(median, q1, q3, repeats, 1, cpu_hardware())
+
+
+def cpu_latency_ms(module: nn.Module, input_shape: tuple[int, ...], repeats: int = 50, warmup: int = 5) -> float:
+    """Median of ``measure_latency`` (ms)."""
+    return measure_latency(module, input_shape, repeats, warmup).median_ms
 
 
 def summarise_model(module: nn.Module, input_shape: tuple[int, ...], repeats: int = 50) -> dict[str, Any]:
-    """``{"params", "macs", "latency_ms"}`` of ``module`` for a batch-1 input of ``input_shape``."""
+    """``{"params", "macs", "latency_ms", "latency"}`` of ``module`` for a batch-1 input of ``input_shape``;
+    ``latency`` is ``Latency.to_dict()`` (median, quartiles, repeats, threads, hardware)."""
+    latency = measure_latency(module, input_shape, repeats=repeats)
     return {
         "params": count_params(module),
         "macs": count_macs(module, input_shape),
-        "latency_ms": cpu_latency_ms(module, input_shape, repeats=repeats),
+        "latency_ms": latency.median_ms,
+        "latency": latency.to_dict(),
     }

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from benchmark.nn.arch import ArchSpec
-from benchmark.nn.staged import StagedCNNSpec, StageSpec
+from benchmark.nn.specs import StagedCNNSpec, StageSpec
 from benchmark.registry import RegistryError
 
 # The protocol's version, stored in every record (RunResult.protocol_version): bump it when a change to splits,

@@ -57,7 +57,8 @@ class RunResult:
     deployed_params: int | None = None
     param_budget: int | None = None
     macs: int | None = None
-    latency_ms: float | None = None  # CPU latency per sample, batch 1
+    latency_ms: float | None = None  # CPU latency per sample, batch 1 (median)
+    latency: dict[str, Any] = field(default_factory=dict)  # its spread: metrics.Latency.to_dict() (+ "step")
     search_cost: float = 0.0  # cost units spent searching (one unit: the MACs of one default-student training epoch)
     train_cost: float = 0.0  # cost units spent on the final training
     search_wall_s: float = 0.0

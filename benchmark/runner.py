@@ -20,6 +20,7 @@ from benchmark.engine import CostMeter, Engine, seed_everything
 from benchmark.joblock import JobLocks
 from benchmark.metrics import count_macs, count_params, summarise_model
 from benchmark.nn.arch import build_model
+from benchmark.progress import emit, epoch_callback
 from benchmark.protocol import PROTOCOL_VERSION, Protocol, make_protocol
 from benchmark.provenance import provenance
 from benchmark.results import JobKey, RunResult, read_result, results_path
@@ -45,6 +46,7 @@ class Job:
     fold: int = 0
     device: str = "auto"
     method_config: dict[str, Any] = field(default_factory=dict)
+    progress: Any = None  # a queue for benchmark.progress.emit (phases, epochs); None: no reports
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -90,7 +92,8 @@ def build_context(job: Job, bundle: DatasetBundle, device: torch.device) -> RunC
     holder: dict[str, RunContext] = {}
     source = TeacherSource(TeacherStore(Path(job.cache_dir) / "teachers"), view, data_key, protocol,
                            lambda: holder["ctx"])
-    ctx = RunContext(protocol=protocol, data=view, engine=Engine(device), seed=job.key.seed, teacher_provider=source,
+    engine = Engine(device, progress=epoch_callback(job.progress, job.key.label()))
+    ctx = RunContext(protocol=protocol, data=view, engine=engine, seed=job.key.seed, teacher_provider=source,
                      search_meter=CostMeter.for_student(student_macs, n_train, protocol.profile.search_budget),
                      train_meter=CostMeter.for_student(student_macs, n_train))
     holder["ctx"] = ctx
@@ -104,6 +107,7 @@ def load_bundle(job: Job) -> DatasetBundle:
 def prepare_teacher(job: Job) -> dict[str, Any]:
     """Train (or find) the shared teacher ``job`` will use; returns its info."""
     torch.manual_seed(job.key.seed)
+    emit(job.progress, job.key.label(), "phase", name="teacher")
     device = resolve_device(job.device)
     ctx = build_context(job, load_bundle(job), device)
     return ctx.teacher().info()
@@ -128,11 +132,13 @@ def run_one(job: Job) -> RunResult:
 
         seed_everything(key.seed)  # the method's random state depends on the seed only, not on earlier jobs
         t0 = time.perf_counter()
+        emit(job.progress, key.label(), "phase", name="search")
         arch = method.search(ctx)
         result.search_wall_s = time.perf_counter() - t0
         result.arch = arch.to_dict()
 
         t0 = time.perf_counter()
+        emit(job.progress, key.label(), "phase", name="final")
         model = method.distill(arch, ctx)
         result.train_wall_s, result.train_cost = time.perf_counter() - t0, ctx.train_meter.units
         result.search_cost = ctx.search_meter.units  # search-phase work a method did lazily inside distill counts too
@@ -141,12 +147,14 @@ def run_one(job: Job) -> RunResult:
         if method.enforce_budget and result.deployed_params > ctx.max_params:
             raise BudgetViolation(f"deployed student has {result.deployed_params:,} parameters; the "
                                   f"{ctx.protocol.budget.name!r} budget allows {ctx.max_params:,}")
+        emit(job.progress, key.label(), "phase", name="evaluation")
         result.val_metrics = ctx.val_metrics(model)
         test_logits = ctx.engine.predict(model, torch.as_tensor(bundle.test.x))
         result.metrics = metrics_from_logits(bundle.test.y, test_logits.numpy(), bundle.classes,
                                              bundle.scored_classes)
         summary = summarise_model(model, bundle.input_shape)
         result.macs, result.latency_ms = summary["macs"], summary["latency_ms"]
+        result.latency = {**summary["latency"], "step": "end of job"}  # `benchmark latency` remeasures quietly
         if method.uses_teacher:
             result.teacher = ctx.teacher().info()
         result.search_trace = ctx.search_trace

@@ -10,11 +10,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from benchmark.results import NewerSchemaError, read_result, results_path
-from methods import METHODS
-from methods.base import ConfigError
+
+# torch and the method registry are imported inside the checks that need them: the CLI imports this module at
+# start-up, which must stay fast (tests/test_startup.py).
 
 
 class UsageError(ValueError):
@@ -49,6 +48,7 @@ def check_workers(workers: int) -> None:
 
 def check_device(name: str) -> None:
     """``auto``, ``cpu``, or an available ``cuda``/``cuda:N`` (or ``mps``)."""
+    import torch
     if name == "auto":
         return
     try:
@@ -90,6 +90,8 @@ def check_writable_dir(path: Path, option: str) -> None:
 def check_overrides(overrides: dict[str, dict[str, Any]], methods: Sequence[str]) -> None:
     """Each ``--set METHOD.OPTION=VALUE`` names a selected method and builds a valid config (names, types,
     ranges)."""
+    from methods import METHODS
+    from methods.base import ConfigError
     for method, options in overrides.items():
         shown = ", ".join(f"{method}.{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in options.items())
         if method not in methods:
@@ -115,6 +117,7 @@ def check_existing_records(results_dir: Path, keys: Iterable[Any]) -> None:
 
 def validate_run(args: Any, jobs: Sequence[Any], overrides: dict[str, dict[str, Any]]) -> None:
     """Everything about ``run``'s arguments that can be checked before any data is read or any file written."""
+    from methods import METHODS
     check_workers(args.workers)
     check_device(args.device)
     check_executor(args.executor)

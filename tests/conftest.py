@@ -16,6 +16,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--data-root", default=None, help="data root holding mitdb/ (default: $KDNAS_DATA)")
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many real-data tests were skipped and slow tests left out, and how to run them."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "data" in getattr(r, "keywords", {})]
+    slow = [item for item in terminalreporter.stats.get("deselected", []) if item.get_closest_marker("slow")]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} real-data test(s) (marker `data`) skipped: set KDNAS_DATA to a data root holding "
+            "mitdb/ (e.g. KDNAS_DATA=../shared/data) or pass --data-root DIR; "
+            "`python -m benchmark data fetch mitbih --data-root DIR` downloads it (about 94 MB).")
+    if slow:
+        terminalreporter.write_line(f"{len(slow)} slow test(s) not run by default: `python -m pytest -m slow` "
+                                    "(CI runs them in a second step).")
+
+
 @pytest.fixture(scope="session")
 def data_root(request: pytest.FixtureRequest) -> Path:
     """The real data root; tests that need it are marked ``data`` and skip when none is configured."""

@@ -65,6 +65,7 @@ def test_parse_seeds() -> None:
     assert parse_seeds("2-4") == [2, 3, 4]
 
 
+@pytest.mark.slow  # a 30-job sweep in a subprocess, interrupted, then resumed
 def test_ctrl_c_keeps_finished_records_and_the_run_resumes(tmp_path: Path) -> None:
     results = tmp_path / "r"
     cmd = [sys.executable, "-m", "benchmark", "run", "--dataset", "synthetic", "--profile", "smoke",
@@ -87,6 +88,7 @@ def test_ctrl_c_keeps_finished_records_and_the_run_resumes(tmp_path: Path) -> No
     assert len(list(results.rglob("seed*.json"))) == 30
 
 
+@pytest.mark.slow  # worker processes started and stopped mid-sweep
 def test_sigterm_stops_a_run_with_workers_like_ctrl_c(tmp_path: Path) -> None:
     results = tmp_path / "r"
     cmd = [sys.executable, "-m", "benchmark", "run", "--dataset", "synthetic", "--profile", "smoke",

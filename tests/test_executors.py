@@ -73,6 +73,7 @@ def test_make_executor_rejects_unknown_kinds() -> None:
         make_executor("slurm", 2)
 
 
+@pytest.mark.slow  # starts a Ray instance: about a minute
 def test_ray_executor_runs_a_sweep(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="Ray is an extra: pip install -e '.[ray]'")
     import ray

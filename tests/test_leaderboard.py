@@ -413,3 +413,13 @@ def test_index_best_method_ignores_ablation_variants() -> None:
     index = render_index([*default, variant])
     assert "| `small` | `quick` | fixed | alpha | 60.5 ± 0.7 | 2 |" in index
     assert "alpha[aux=false]" in render_dataset([*default, variant], "toy")  # it still has its own row there
+
+
+def test_latency_spread_shown_and_header_names_the_results_folder() -> None:
+    records = [_record("alpha", "small", seed, (0.8, 0.9, 0.7, 0.85, 0.8), 900) for seed in (0, 1)]
+    for record, iqr in zip(records, (0.02, 0.04), strict=True):
+        record.latency = {"median_ms": record.latency_ms, "iqr_ms": iqr, "repeats": 200, "hardware": "cpu: test-cpu"}
+    page = render_dataset(records, "toy", HIGHLIGHT, source="elsewhere/")
+    assert "from elsewhere/" in page and "from results/" not in page
+    assert f"{records[0].latency_ms:.3f} (IQR 0.030)" in page
+    assert "†" not in page

@@ -199,3 +199,65 @@ def test_summarise_model() -> None:
     summary = summarise_model(net, SMALL_INPUT, repeats=3)
     assert summary["params"] == 329 and summary["macs"] == 912 and summary["latency_ms"] > 0
     assert net.training
+
+
+def _hook_macs(module: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """The module-hook counter ``count_macs`` used before it counted operators: Conv1d and Linear layers only."""
+    total = 0
+
+    def on_layer(mod: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        per_output = mod.in_channels // mod.groups * mod.kernel_size[0] if isinstance(mod, nn.Conv1d) else \
+            mod.in_features
+        total += output.numel() * per_output
+
+    handles = [m.register_forward_hook(on_layer) for m in module.modules() if isinstance(m, (nn.Conv1d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            module.eval()(torch.randn(1, *input_shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+def test_count_macs_matches_hook_counter_on_staged_cnn() -> None:
+    from benchmark.nn.arch import build_model
+    from benchmark.protocol import get_budget
+
+    for tier in ("tiny", "small"):
+        model = build_model(get_budget("mitbih", tier).default_student, 4, 5)
+        assert count_macs(model, (4, 256)) == _hook_macs(model, (4, 256)) > 0
+
+
+def test_count_macs_counts_transformer_attention_products() -> None:
+    from benchmark.nn.arch import build_model
+    from methods.spaces.transformer1d import SearchSpace, SuperEncoderLayer, to_arch
+
+    space = SearchSpace()
+    choice = space.largest()
+    model = build_model(to_arch(space, choice), 4, 5)
+    lengths: list[tuple[int, int]] = []  # (sequence length, heads) of every encoder layer call
+    handles = [layer.register_forward_hook(lambda _m, args, _out: lengths.append((args[0].shape[1], args[1])))
+               for layer in model.modules() if isinstance(layer, SuperEncoderLayer)]
+    total = count_macs(model, (4, 256))
+    for handle in handles:
+        handle.remove()
+    # QK^T and attn·V: 2 · heads · n · n · head_dim per layer; the hook counter saw none of them
+    attention = sum(2 * heads * n * n * space.head_dim for n, heads in lengths)
+    assert len(lengths) == sum(s.depth for s in choice) and attention > 0
+    assert total == _hook_macs(model, (4, 256)) + attention
+
+
+def test_two_latency_measurements_of_one_model_agree_within_their_spread() -> None:
+    from benchmark.metrics import measure_latency
+    from benchmark.nn.arch import build_model
+    from benchmark.protocol import get_budget
+
+    model = build_model(get_budget("mitbih", "small").default_student, 4, 5)
+    first, second = (measure_latency(model, (4, 256), repeats=60, warmup=10) for _ in range(2))
+    for lat in (first, second):
+        assert lat.q1_ms <= lat.median_ms <= lat.q3_ms and lat.repeats == 60 and lat.threads == 1
+    # each median lies inside the other's interquartile range widened by half an IQR (Tukey-style tolerance)
+    for a, b in ((first, second), (second, first)):
+        assert b.q1_ms - b.iqr_ms / 2 <= a.median_ms <= b.q3_ms + b.iqr_ms / 2, (first, second)

@@ -12,6 +12,7 @@ from datasets.sleepedf import SleepEDF20, read_folds
 from methods import METHODS
 
 
+@pytest.mark.slow  # every method on 20 folds: minutes
 def test_every_method_on_all_20_folds_then_a_pooled_leaderboard(fake_sleepedf20: Path, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     results, cache, boards = tmp_path / "results", tmp_path / "cache", tmp_path / "boards"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from benchmark.registry import Registry
 from datasets.base import stable_hash
 
-Builder = Callable[[dict[str, Any], int, int], nn.Module]
+if TYPE_CHECKING:  # torch is imported by the builders, not here: the protocol and `list` stay light
+    from torch import nn
+
+Builder = Callable[[dict[str, Any], int, int], "nn.Module"]
 ARCHITECTURES: Registry[Builder] = Registry("architecture family")
 register_architecture = ARCHITECTURES.register
 

@@ -1,0 +1,124 @@
+"""``python -m benchmark show``: one record in full (scores, confusion matrix, method config), several as a table."""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from rich.console import RenderableType
+from rich.syntax import Syntax
+from rich.table import Table
+
+from benchmark.results import ResultError, RunResult, read_result
+
+GLOB_CHARS = "*?["
+
+
+def expand_paths(patterns: Sequence[str]) -> list[Path]:
+    """Record files named by files, folders (every ``seed*.json`` below) or globs, in order, without repeats."""
+    found: list[Path] = []
+    for pattern in patterns:
+        if any(ch in pattern for ch in GLOB_CHARS):
+            hits = [Path(p) for p in sorted(glob.glob(pattern, recursive=True))]
+            if not hits:
+                raise ResultError(f"{pattern}: no file matches")
+        else:
+            hits = [Path(pattern)]  # a missing file is reported by read_result, naming it
+        for hit in hits:
+            if hit.is_dir():
+                records = sorted(hit.rglob("seed*.json"))
+                if not records:
+                    raise ResultError(f"{hit}: no result records (seed*.json) in this folder")
+                found.extend(records)
+            else:
+                found.append(hit)
+    return list(dict.fromkeys(found))
+
+
+def show(patterns: Sequence[str]) -> Iterator[RenderableType]:
+    """What ``show`` prints for these paths."""
+    paths = expand_paths(patterns)
+    results = [(path, read_result(path)) for path in paths]
+    if len(results) == 1:
+        path, result = results[0]
+        yield result_table(result, str(path))
+        if result.metrics.get("confusion"):
+            yield confusion_table(result)
+        yield Syntax(json.dumps(result.config.get("method", {}), indent=2, sort_keys=True), "json",
+                     background_color="default")
+    else:
+        yield records_table(results)
+
+
+def _latency_text(result: RunResult) -> str:
+    if result.latency_ms is None:
+        return "–"
+    lat = result.latency
+    if lat.get("q1_ms") is not None:
+        return f"{result.latency_ms:.3f} (IQR {lat['q1_ms']:.3f}–{lat['q3_ms']:.3f}, n={lat.get('repeats', '?')})"
+    return f"{result.latency_ms:.3f}"
+
+
+def records_table(results: Sequence[tuple[Path, RunResult]]) -> Table:
+    """One row per record: which run, its test score (or error) and its costs."""
+    table = Table(title=f"{len(results)} records")
+    for col in ("record", "test score", "params", "MACs", "latency ms (IQR)", "wall"):
+        table.add_column(col, overflow="fold", justify="left" if col == "record" else "right")
+    for _path, r in results:
+        main = r.config.get("main_metric", "macro_f1") if r.config else "macro_f1"
+        score = f"{r.metrics[main]:.4f}" if r.ok and main in r.metrics else f"failed: {(r.error or '')[:60]}"
+        wall = r.provenance.get("wall_s")
+        latency = "" if r.latency_ms is None else f"{r.latency_ms:.3f}" + (
+            f" ({r.latency['iqr_ms']:.3f})" if "iqr_ms" in r.latency else "")
+        table.add_row(r.key.label(), score, f"{r.deployed_params:,}" if r.deployed_params is not None else "",
+                      f"{r.macs:,}" if r.macs is not None else "", latency,
+                      f"{wall:.0f} s" if isinstance(wall, (int, float)) else "")
+    return table
+
+
+def confusion_table(result: RunResult) -> Table:
+    """Test confusion matrix: rows true classes, columns predicted."""
+    classes = result.metrics.get("classes") or [str(i) for i in range(len(result.metrics["confusion"]))]
+    table = Table(title="test confusion matrix (rows: true class, columns: predicted)")
+    table.add_column("true \\ pred", style="bold")
+    for name in classes:
+        table.add_column(name, justify="right")
+    for name, row in zip(classes, result.metrics["confusion"], strict=True):
+        table.add_row(name, *(f"{v:,}" for v in row))
+    return table
+
+
+def result_table(result: RunResult, source: str) -> Table:
+    table = Table(title=f"{source} — {result.key.label()} [{result.status}]", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    if not result.ok:
+        table.add_row("error", result.error or "")
+    m = result.metrics
+    if m:
+        table.add_row("test macro-F1 / acc / κ", f"{m['macro_f1']:.4f} / {m['accuracy']:.4f} / {m['kappa']:.4f}")
+        per_class = m.get("per_class", {})
+        for cls in [c for c in m.get("classes", sorted(per_class)) if c in per_class]:
+            pc = per_class[cls]
+            table.add_row(f"  {cls}", f"F1 {pc['f1']:.3f}  Se {pc['sensitivity']:.3f}  +P {pc['ppv']:.3f}  "
+                                      f"n={pc['support']}")
+    if result.val_metrics:
+        table.add_row("val macro-F1", f"{result.val_metrics['macro_f1']:.4f}")
+    if result.deployed_params is not None:
+        table.add_row("deployed params / budget", f"{result.deployed_params:,} / {result.param_budget:,}")
+    if result.macs is not None:
+        table.add_row("MACs", f"{result.macs:,}")
+    if result.latency_ms is not None:
+        where = result.latency.get("hardware", result.provenance.get("hardware", "?"))
+        step = result.latency.get("step", "end of job")
+        table.add_row("CPU latency (ms/sample, 1 thread)", f"{_latency_text(result)} · {where} · {step}")
+    table.add_row("search cost", f"{result.search_cost:.2f} units, {result.search_wall_s:.1f} s")
+    table.add_row("train cost", f"{result.train_cost:.2f} units, {result.train_wall_s:.1f} s")
+    table.add_row("arch", json.dumps(result.arch))
+    table.add_row("split hash / data checksum", f"{result.split_hash} / {result.data_checksum}")
+    prov = result.provenance
+    table.add_row("provenance", f"{prov.get('git_commit', '?')} · {prov.get('hardware', '?')} · "
+                                f"{prov.get('created_at', '?')}")
+    return table

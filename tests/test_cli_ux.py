@@ -1,0 +1,131 @@
+"""What a user sees: the plan and --dry-run, list PATTERN, show on folders, the latency step, progress lines."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from benchmark.cli import main
+from benchmark.progress import PlainDisplay, RichDisplay, result_line
+from benchmark.results import JobKey, RunResult
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, " ".join((captured.out + captured.err).split())
+
+
+@pytest.fixture(scope="module")
+def one_record(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A results folder holding one smoke record of the CE student on the synthetic dataset."""
+    root = tmp_path_factory.mktemp("ux")
+    code = main(["run", "--dataset", "synthetic", "--profile", "smoke", "--methods", "student", "-q",
+                 "--results-dir", str(root / "r"), "--cache-dir", str(root / "c"), "--latency-repeats", "20"])
+    assert code == 0
+    return root / "r"
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, output = run_cli(capsys, "run", "--dataset", "synthetic", "--methods", "all", "--seeds", "0,1",
+                           "--profile", "smoke", "--results-dir", str(tmp_path / "r"), "--dry-run")
+    assert code == 0
+    assert "plan:" in output and "x 2 seed(s)" in output and "profile smoke" in output and "estimated time" in output
+    assert not (tmp_path / "r").exists()
+
+
+def test_plan_estimates_from_the_committed_quick_records(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, output = run_cli(capsys, "run", "--dataset", "mitbih", "--methods", "student,vanilla_kd",
+                           "--results-dir", str(tmp_path / "r"), "--dry-run")
+    assert code == 0 and "estimated time: ~" in output and "unknown" not in output
+
+
+def test_list_pattern_filters(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, output = run_cli(capsys, "list", "*kd*", "--data-root", str(tmp_path))
+    assert code == 0 and "vanilla_kd" in output and "│ student │" not in output and "datasets" not in output
+    code, output = run_cli(capsys, "list", "sleep", "--data-root", str(tmp_path))
+    assert code == 0 and "sleepedf20" in output and "mitbih" not in output and "methods" not in output
+    code, output = run_cli(capsys, "list", "zzz", "--data-root", str(tmp_path))
+    assert code == 1 and "nothing matches 'zzz'" in output
+
+
+def test_show_one_record_prints_confusion_matrix_and_config(capsys: pytest.CaptureFixture[str],
+                                                           one_record: Path) -> None:
+    record = next(one_record.rglob("seed0.json"))
+    code, output = run_cli(capsys, "show", str(record))
+    assert code == 0 and "confusion matrix" in output and '"label_smoothing"' in output and "IQR" in output
+
+
+def test_show_accepts_folders_and_globs(capsys: pytest.CaptureFixture[str], one_record: Path) -> None:
+    code, output = run_cli(capsys, "show", str(one_record), str(one_record / "**" / "seed*.json"))
+    assert code == 0 and output.count("confusion matrix") == 1  # folder and glob name one record: shown in full once
+    code, output = run_cli(capsys, "show", str(one_record), "results/mitbih/inter-patient/small/quick/student")
+    assert code == 0 and "4 records" in output
+    code, output = run_cli(capsys, "show", str(one_record / "nothing*.json"))
+    assert code == 2 and "no file matches" in output
+
+
+def test_latency_step_stores_median_spread_and_repeats(capsys: pytest.CaptureFixture[str], one_record: Path) -> None:
+    record = next(one_record.rglob("seed0.json"))
+    code, _ = run_cli(capsys, "latency", str(one_record), "--repeats", "30")
+    assert code == 0
+    latency = json.loads(record.read_text())["latency"]
+    assert latency["repeats"] == 30 and latency["threads"] == 1 and latency["step"] == "latency step"
+    assert latency["q1_ms"] <= latency["median_ms"] <= latency["q3_ms"]
+
+
+def test_leaderboard_header_names_the_results_folder(capsys: pytest.CaptureFixture[str], one_record: Path,
+                                                     tmp_path: Path) -> None:
+    code, _ = run_cli(capsys, "leaderboard", "--results-dir", str(one_record), "--out", str(tmp_path))
+    assert code == 0 and f"from {one_record}/" in (tmp_path / "synthetic.md").read_text()
+
+
+def test_offline_fetch_error_mentions_base_url(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasets.base import DATASETS, DataError
+
+    def offline(*args: object, **kwargs: object) -> list[str]:
+        raise DataError("mitdb/RECORDS: download failed (Name or service not known)")
+
+    monkeypatch.setattr(DATASETS.get("mitbih"), "fetch", offline)
+    code, output = run_cli(capsys, "data", "fetch", "mitbih", "--data-root", str(tmp_path))
+    assert code == 2 and "download failed" in output and "--base-url" in output
+
+
+def _result(ok: bool = True) -> RunResult:
+    key = JobKey("synthetic", "fixed", "small", "smoke", "vanilla_kd", 0)
+    if ok:
+        return RunResult(key, "ok", metrics={"macro_f1": 0.8123}, config={"main_metric": "macro_f1"})
+    return RunResult(key, "failed", error="RuntimeError: boom")
+
+
+def test_plain_progress_is_one_line_per_start_and_finish() -> None:
+    buffer = io.StringIO()
+    display = PlainDisplay(Console(file=buffer, width=200))
+    label = _result().key.label()
+    for name in ("search", "final", "evaluation"):
+        display.update(1, label, "phase", {"name": name})
+    display.update(1, label, "epoch", {"epoch": 1, "epochs": 3})
+    display.job_done(label, result_line(_result(), 95.0), True)
+    assert buffer.getvalue().splitlines() == [f"start {label}", "vanilla_kd seed 0: test macro-F1 0.812 (1m35s)"]
+
+
+def test_rich_progress_shows_worker_phase_epochs_and_eta() -> None:
+    buffer = io.StringIO()
+    label = _result().key.label()
+    display = RichDisplay(Console(file=buffer, width=160, force_terminal=True), "synthetic · smoke", 2,
+                          {label: 60.0, "other": 60.0}, workers=1)
+    display.start()
+    display.update(7, label, "phase", {"name": "final"})
+    display.update(7, label, "epoch", {"epoch": 2, "epochs": 5})
+    display.progress.refresh()
+    display.job_done(label, result_line(_result(), 61.0), True)
+    display.progress.refresh()
+    display.stop()
+    text = buffer.getvalue()
+    assert "worker 1: vanilla_kd seed0 · final" in text and "2/5" in text and "ETA ~" in text
+    assert "vanilla_kd seed 0: test macro-F1 0.812 (1m01s)" in text
