@@ -17,7 +17,8 @@ Knowledge Distillation", IEEE Access 11 (2023), arXiv:2006.08341. Official code:
    scores so far, among architectures not yet evaluated; up to ``low_samples`` (32) evaluations.
 4. High fidelity: the same optimisation with training on the whole training split with cross-entropy (the
    official high-fidelity step uses the plain ``Trainer``), starting from the best low-fidelity architecture,
-   up to ``high_samples`` (5) evaluations of at least ``high_min_epochs`` (2) full epochs each.
+   up to ``high_samples`` (5) evaluations of at least ``high_min_epochs`` (2) full epochs each (the first two are
+   the low-fidelity best and a random point, ``high_init_samples``; the GP proposes the rest).
 
 How many candidates at the quick profile (30 units; MIT-BIH: 42k training and 8.8k validation beats): 32
 low-fidelity evaluations (each a few epochs on 3% of train, ~6 at the default student's size, plus one
@@ -93,6 +94,7 @@ class MFKDConfig(MethodConfig):
     low_samples: int = 32  # low-fidelity evaluations (official max_samples: 10; see the module doc)
     high_samples: int = 5  # high-fidelity evaluations at most (what the budget left pays for)
     high_min_epochs: int = 2  # a high-fidelity evaluation trains at least this many full epochs
+    high_init_samples: int = 2  # high fidelity: the low-fidelity best and one random point, then the GP proposes
     ucb_beta: float = 0.5  # acquisition mean + beta·std (official 0.5)
     min_length_scale: float = 0.5  # lower bound of the GP's RBF length-scale (standardised features)
     alpha: float = 0.9  # final retraining: Hinton KD as vanilla_kd
@@ -203,7 +205,7 @@ class MFKDNAS(Method):
         while len(scores) < min(cfg.low_samples if low else cfg.high_samples, len(grid)):
             if not scores and start is not None:
                 index = start
-            elif len(scores) < cfg.init_samples:
+            elif len(scores) < (cfg.init_samples if low else cfg.high_init_samples):
                 index = int(rng.choice([i for i in range(len(grid)) if i not in scores]))
             else:
                 index = gp_ucb(features, scores, cfg.ucb_beta, rng, cfg.min_length_scale)

@@ -314,11 +314,15 @@ class MPKDNAS(Method):
         supernet_units = cfg.supernet_share * ctx.search_meter.remaining
         epochs = max(1, math.floor(supernet_units / epoch_units))
 
+        trained_paths: set[tuple[StageChoice, ...]] = set()
+
         def epoch_hook(epoch: int, _: nn.Module) -> None:
             supernet.set_active(sample())
+            trained_paths.add(supernet.active)
 
         def step_hook(step: int, _: nn.Module) -> None:
             supernet.set_active(sample())
+            trained_paths.add(supernet.active)
 
         epochs_done = {"n": 0}
 
@@ -337,7 +341,7 @@ class MPKDNAS(Method):
         ctx.notes["search"] = {"space": {"dims": space.dims, "heads": space.heads, "mlp_ratios": space.mlp_ratios,
                                          "depths": space.depths, "stem": space.stem},
                                "supernet_epochs": fit.epochs_run, "supernet_units": supernet_spent,
-                               "sampled_paths": len(macs_cache) - len(probe), "sampling": cfg.sampling, **trace}
+                               "sampled_paths": len(trained_paths), "sampling": cfg.sampling, **trace}
         return to_arch(space, best)
 
     def evolve(self, ctx: RunContext, space: SearchSpace, supernet: Transformer1dSupernet, model: nn.Module,
