@@ -36,6 +36,12 @@ class AuxHeads(nn.ModuleList):
         return [head(f) for head, f in zip(self, features, strict=True)]
 
 
+def heads_macs(channels: Sequence[int], lengths: Sequence[int], n_classes: int, width: int = 32) -> int:
+    """Forward MACs of ``AuxHeads`` on phases of ``channels`` x ``lengths`` (what ``count_macs`` counts: the 3-tap
+    convolution and the classifier of each head)."""
+    return sum(width * length * c * 3 + n_classes * width for c, length in zip(channels, lengths, strict=True))
+
+
 def phase_features(model: nn.Module, x: Tensor, n_phases: int = 3) -> tuple[Tensor, list[Tensor]]:
     """Main logits and the last ``n_phases`` stage outputs of a model exposing ``forward_features``."""
     logits, features = model.forward_features(x)  # type: ignore[operator]
@@ -53,3 +59,14 @@ def feature_channels(model: nn.Module, input_shape: tuple[int, int], n_phases: i
     _, feats = phase_features(model, torch.zeros(1, *input_shape, device=device), n_phases)
     model.train(was_training)
     return [f.shape[1] for f in feats]
+
+
+@torch.no_grad()
+def feature_lengths(model: nn.Module, input_shape: tuple[int, int], n_phases: int = 3) -> list[int]:
+    """Length (positions or tokens) of each phase's features for one input of ``input_shape``."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    _, feats = phase_features(model, torch.zeros(1, *input_shape, device=device), n_phases)
+    model.train(was_training)
+    return [f.shape[-1] for f in feats]

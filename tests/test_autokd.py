@@ -125,7 +125,7 @@ def synthetic_context_factory(tmp_path_factory: pytest.TempPathFactory):  # type
 def test_search_spends_its_budget_and_returns_a_feasible_student(synthetic_context_factory) -> None:  # type: ignore[no-untyped-def]
     # cost units are MACs (a NAGO net costs several default-student epochs per epoch here)
     ctx = synthetic_context_factory(search_budget=40.0, epochs=3)
-    method = AutoKD(AutoKDConfig(trial_epoch_fraction=1.0, n_startup_trials=3))
+    method = AutoKD(AutoKDConfig(trial_subset=1.0, max_resource=3, n_startup_trials=3))
     arch = method.search(ctx)
     search = ctx.notes["search"]
     trials = search["trials"]
@@ -139,7 +139,8 @@ def test_search_spends_its_budget_and_returns_a_feasible_student(synthetic_conte
     assert ctx.notes["kd"] == method.kd and ctx.train_meter.units > 0
     assert count_params(model) == count_params(ctx.build(arch))
     again = synthetic_context_factory(search_budget=40.0, epochs=3)
-    assert AutoKD(AutoKDConfig(trial_epoch_fraction=1.0, n_startup_trials=3)).search(again) == arch  # reproducible
+    config = AutoKDConfig(trial_subset=1.0, max_resource=3, n_startup_trials=3)
+    assert AutoKD(config).search(again) == arch  # reproducible
 
 
 def test_pruned_trials_stop_early_and_the_search_goes_on(synthetic_context_factory,  # type: ignore[no-untyped-def]
@@ -147,7 +148,7 @@ def test_pruned_trials_stop_early_and_the_search_goes_on(synthetic_context_facto
     # a pruner that stops every trial at its first report, to check how AutoKD handles pruning
     monkeypatch.setattr(autokd, "make_pruner", lambda *_: optuna.pruners.ThresholdPruner(lower=1.1))
     ctx = synthetic_context_factory(search_budget=20.0, epochs=4)
-    method = AutoKD(AutoKDConfig(trial_epoch_fraction=1.0, n_startup_trials=3))
+    method = AutoKD(AutoKDConfig(trial_subset=1.0, max_resource=4, n_startup_trials=3))
     arch = method.search(ctx)
     trained = [t for t in ctx.notes["search"]["trials"] if t["epochs"]]
     assert len(trained) >= 2 and all(t["epochs"] == 1 for t in trained)
@@ -171,3 +172,19 @@ def test_eeg_default_stem_is_used_for_30s_epochs() -> None:
     assert arch is not None and (arch.params["stem_kernel"], arch.params["stem_stride"]) == (25, 6)
     assert count_params(build_model(arch, 1, 5)) <= 64_000
 
+
+
+def test_at_a_quick_scaled_budget_it_runs_30_trials_past_tpes_startup(synthetic_context_factory) -> None:  # type: ignore[no-untyped-def]
+    # quick: 30 units on MIT-BIH, where one trial epoch (10% of train + a validation pass of 8.8k/42.1k of its size)
+    # costs (0.1 + 0.21 / 3) x 1.8 units (a NAGO net's MACs over the default student's, median of 20 draws); here
+    # (0.1 + 0.33 / 3) x 4.0 (the toy default student is smaller): the same number of trial epochs costs 2.7x more
+    mitbih, synthetic = (0.1 + 8_835 / 42_141 / 3) * 1.8, (0.1 + 200 / 600 / 3) * 4.0
+    ctx = synthetic_context_factory(search_budget=30 * synthetic / mitbih, epochs=10)
+    AutoKD().search(ctx)
+    trained = [t for t in ctx.search_trace if t["cost"] > 0]
+    distinct = {json.dumps(t["candidate"], sort_keys=True) for t in trained}
+    assert len(distinct) >= 30
+    search = ctx.notes["search"]
+    assert search["random_trials"] == 10 and search["model_based_trials"] == len(search["trials"]) - 10 > 0
+    assert search["trial_subset"] == pytest.approx(0.1)
+    assert {t["epochs"] for t in search["trials"] if t["state"] == "pruned"} <= {1, 2, 4}  # Hyperband rungs (eta 2)

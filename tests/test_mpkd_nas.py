@@ -1,20 +1,30 @@
+import json
 import math
 import random
+from dataclasses import replace
 
 import pytest
 import torch
 
+from benchmark.engine import CostMeter
+from benchmark.metrics import count_macs, count_params
 from benchmark.nn.arch import ArchSpec, build_model
-from methods.aux_heads import AuxHeads, phase_features
+from benchmark.protocol import BUDGET_TIERS
+from benchmark.results import JobKey
+from benchmark.runner import Job, build_context, load_bundle
+from methods.aux_heads import AuxHeads, heads_macs, phase_features
 from methods.losses import wsl_soft_loss, wsl_weight
+from methods.mpkd_nas import MPKDNAS, MPKDNASConfig, fixed_path
 from methods.spaces.transformer1d import (
     DEFAULT_STEM,
     SearchSpace,
     StageChoice,
     Transformer1dSupernet,
+    standalone_macs,
     standalone_params,
     stem_for_length,
     to_arch,
+    token_lengths,
 )
 
 EEG_SPACE = SearchSpace.for_budget(64_000, input_length=3000)
@@ -146,3 +156,99 @@ def test_mutation_and_crossover_stay_in_the_space() -> None:
             assert stage.dim in dims and stage.heads in space.heads
             assert stage.mlp_ratio in space.mlp_ratios and stage.depth in space.depths
     assert space.mutate(a, 0.0, rng) == a
+
+
+class WithHeads(torch.nn.Module):
+    """A backbone and its phase heads run together (what a student step runs), to count their MACs."""
+
+    def __init__(self, backbone: torch.nn.Module, heads: AuxHeads) -> None:
+        super().__init__()
+        self.backbone, self.heads = backbone, heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack(self.heads(phase_features(self.backbone, x)[1]), dim=1)
+
+
+@pytest.mark.parametrize(("budget", "length", "channels"), [(32_000, 256, 4), (64_000, 3000, 1)])
+def test_closed_form_macs_equal_what_count_macs_counts(budget: int, length: int, channels: int) -> None:
+    space = SearchSpace.for_budget(budget, input_length=length)
+    for choice in (space.sample(random.Random(seed)) for seed in range(3)):
+        model = build_model(to_arch(space, choice), channels, 5)
+        backbone = count_macs(model, (channels, length))
+        assert standalone_macs(space, choice, channels, length, 5) == backbone
+        dims = [s.dim for s in choice]
+        with_heads = WithHeads(model, AuxHeads(dims, 5))
+        heads = heads_macs(dims, token_lengths(space, length), 5)
+        assert count_macs(with_heads, (channels, length)) - backbone == heads
+
+
+def test_the_fixed_path_is_the_largest_feasible_uniform_one() -> None:
+    space = SearchSpace.for_budget(32_000, input_length=256)
+    choice = fixed_path(space, 4, 5, 32_000)
+    assert [(s.dim, s.heads, s.mlp_ratio, s.depth) for s in choice] == [(16, 2, 2.0, 2), (24, 2, 2.0, 2),
+                                                                           (32, 2, 2.0, 2)]
+    assert standalone_params(space, choice, 4, 5) <= 32_000
+    assert fixed_path(space, 4, 5, 1_000) == space.smallest()  # nothing fits: the smallest
+
+
+@pytest.fixture(scope="module")
+def context_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    job = Job(JobKey("synthetic", "fixed", "small", "smoke", "mpkd_nas", 0), str(tmp_path_factory.mktemp("r")),
+              str(tmp_path_factory.mktemp("cache")), device="cpu")
+    bundle = load_bundle(job)
+
+    def make(search_budget: float):  # type: ignore[no-untyped-def]
+        ctx = build_context(job, bundle, torch.device("cpu"))
+        ctx.protocol = replace(ctx.protocol, profile=replace(ctx.protocol.profile, search_budget=search_budget))
+        ctx.search_meter = CostMeter(ctx.search_meter.unit_macs, search_budget)
+        return ctx
+
+    return make
+
+
+def evaluation_units(dataset_shape: tuple[int, int], budget: int, default_macs: float, n_train: int,
+                     n_val: int) -> float:
+    """Units of one evolution evaluation (a path's forward over the validation split), averaged over paths."""
+    space, rng = SearchSpace.for_budget(budget, input_length=dataset_shape[1]), random.Random(0)
+    paths = [c for c in (space.sample(rng) for _ in range(200)) if standalone_params(space, c, dataset_shape[0], 5)
+             <= budget]
+    macs = sum(standalone_macs(space, c, dataset_shape[0], dataset_shape[1], 5) for c in paths) / len(paths)
+    return n_val * macs / (3 * default_macs * n_train)
+
+
+def test_at_a_quick_scaled_budget_it_evaluates_30_trained_candidates(context_factory) -> None:  # type: ignore[no-untyped-def]
+    # quick: 30 units on MIT-BIH; scaled here by what one evaluation costs (synthetic's toy default student is much
+    # smaller than a transformer path, and its validation split is a third of train): the same number of evaluations
+    ecg_default = count_macs(build_model(BUDGET_TIERS["mitbih"]["small"].default_student, 4, 5), (4, 256))
+    toy_default = count_macs(build_model(BUDGET_TIERS["synthetic"]["small"].default_student, 2, 5), (2, 128))
+    scale = (evaluation_units((2, 128), 8_000, toy_default, 600, 200)
+             / evaluation_units((4, 256), 32_000, ecg_default, 42_141, 8_835))
+    ctx = context_factory(search_budget=30 * scale)
+    method = MPKDNAS(MPKDNASConfig(teacher_head_epochs=2))
+    arch = method.search(ctx)
+    assert "skipped" not in ctx.notes["teacher_heads"] and "t_heads" in method.teacher_targets(ctx)
+    assert ctx.notes["teacher_heads"]["units"] <= 0.5 * ctx.search_meter.limit
+    distinct = {json.dumps(t["candidate"], sort_keys=True) for t in ctx.search_trace}
+    assert len(distinct) == len(ctx.search_trace) >= 30
+    search = ctx.notes["search"]
+    assert search["sampling"] == "step" and search["sampled_paths"] > 30  # per-step sampling trains many paths
+    assert ctx.search_meter.units <= ctx.search_meter.limit
+    assert arch.family == "transformer1d" and count_params(ctx.build(arch)) <= ctx.max_params
+
+
+def test_the_smoke_budget_holds_and_heads_over_their_share_are_skipped(context_factory) -> None:  # type: ignore[no-untyped-def]
+    ctx = context_factory(search_budget=20.0)  # the smoke profile's budget
+    method = MPKDNAS()
+    method.search(ctx)
+    assert ctx.notes["teacher_heads"]["estimated_units"] > 10.0 and "skipped" in ctx.notes["teacher_heads"]
+    assert "t_heads" not in method.teacher_targets(ctx) and ctx.search_trace
+    assert ctx.search_meter.units <= 20.0
+
+
+def test_without_search_it_trains_the_fixed_transformer_path(context_factory) -> None:  # type: ignore[no-untyped-def]
+    ctx = context_factory(search_budget=20.0)
+    method = MPKDNAS(MPKDNASConfig(search=False, aux_heads=False))
+    arch = method.search(ctx)
+    space = SearchSpace.for_budget(ctx.max_params, input_length=ctx.data.input_shape[-1])
+    assert arch == to_arch(space, fixed_path(space, *ctx.data.input_shape[:1], ctx.data.n_classes, ctx.max_params))
+    assert ctx.search_meter.units == 0 and not ctx.search_trace

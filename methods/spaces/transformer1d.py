@@ -228,6 +228,39 @@ def standalone_params(space: SearchSpace, choice: tuple[StageChoice, ...], in_ch
     return total + 2 * prev + prev * n_classes + n_classes
 
 
+def _conv_length(length: int, kernel: int, stride: int, padding: int) -> int:
+    return (length + 2 * padding - kernel) // stride + 1
+
+
+def token_lengths(space: SearchSpace, length: int) -> list[int]:
+    """Tokens per stage for inputs of ``length`` samples (the stem's two convolutions, then each stage's)."""
+    k1, s1, k2, s2 = space.stem
+    tokens = _conv_length(_conv_length(length, k1, s1, k1 // 2), k2, s2, k2 // 2)
+    lengths = []
+    for i in range(len(space.dims)):
+        tokens = _conv_length(tokens, 3, 1 if i == 0 else 2, 1)
+        lengths.append(tokens)
+    return lengths
+
+
+def standalone_macs(space: SearchSpace, choice: tuple[StageChoice, ...], in_channels: int, length: int,
+                    n_classes: int) -> int:
+    """Forward MACs of the deployed sub-network ``choice`` for one input, in closed form: exactly what
+    ``benchmark.metrics.count_macs`` counts on the built model (convolutions and linear layers; not the attention
+    products, norms or activations), without building it — a supernet samples a new path every step."""
+    c, hd = space.stem_channels, space.head_dim
+    k1, s1, k2, s2 = space.stem
+    l1 = _conv_length(length, k1, s1, k1 // 2)
+    total = c * l1 * in_channels * k1 + c * _conv_length(l1, k2, s2, k2 // 2) * c * k2
+    prev = c
+    for stage, tokens in zip(choice, token_lengths(space, length), strict=True):
+        d, width, hidden = stage.dim, stage.heads * hd, round(stage.dim * stage.mlp_ratio)
+        total += d * tokens * prev * 3  # the stage's strided conv
+        total += stage.depth * tokens * (3 * width * d + d * width + hidden * d + d * hidden)  # q, k, v, proj, MLP
+        prev = d
+    return total + n_classes * prev
+
+
 @register_architecture(FAMILY)
 def _build(params: dict[str, Any], in_channels: int, n_classes: int) -> nn.Module:
     """The standalone student of one architecture: the supernet whose only member is that architecture.
