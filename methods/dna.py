@@ -44,10 +44,12 @@ Deviations, each with its reason:
   (1-2 layers) is searched too; the official fixes 1-4 layers per block without skip.
 - Budget: parameters (the protocol's), not the official FLOPs target; no stern (1x1 conv to 1280) and no
   MB1 stem layer, which would not fit 32k parameters.
-- Supernet epochs: the compute a profile allows (after the teacher's cache and the potentials' reserved cost,
-  the search budget is shared equally by the blocks, at most ``max_block_epochs`` epochs each; about 5-6 per
-  block on MIT-BIH quick) instead of the official 20-40 ImageNet epochs; each block keeps its last epoch's
-  weights (the official scores the final supernet), with the engine's one-cycle schedule.
+- Supernet epochs: what a profile's search budget pays for, at most ``max_block_epochs`` (10) per block, instead
+  of the official 20-40 ImageNet epochs. The teacher's cache (~6.2 units on MIT-BIH) and the potentials' cost
+  (~1 unit; fewer scored samples if it would pass ``potential_share`` of the budget) come first, the rest is shared
+  equally by the blocks: on MIT-BIH quick (30 units) it would pay ~15 epochs per block, the cap keeps the wall time
+  at the other methods' scale. Each block keeps its last epoch's weights (the official scores the final
+  supernet), trained with the engine's AdamW + one-cycle schedule.
 - Potentials use recalibrated running BN statistics in eval mode (the official forwards in train-mode BN, i.e.
   with the scored batch's own statistics, after the reset); recalibration on training data keeps the score of a
   path independent of the composition of the scored batch.
@@ -242,15 +244,7 @@ class DNA(Method):
                 for i in range(n_blocks)]
         paths = [space.block_paths(i) for i in range(n_blocks)]
 
-        # scoring every path costs (BN samples + scored samples) forward passes of it, plus the teacher on the scored
-        # samples: fewer samples when that would take more than ``potential_share`` of the budget left
-        path_units = sum(ctx.search_meter.units_of(macs[i](p)) for i in range(n_blocks) for p in paths[i])
-        n_pot, n_bn = min(cfg.potential_samples, len(ctx.val)), min(cfg.bn_samples, len(ctx.train))
-        full = (n_pot + n_bn) * path_units + n_pot * ctx.search_meter.units_of(teacher_macs)
-        fraction = min(1.0, cfg.potential_share * ctx.search_meter.remaining / full)
-        generator = torch.Generator().manual_seed(ctx.seed)
-        pot_rows = torch.randperm(len(ctx.val), generator=generator)[:max(8, round(fraction * n_pot))]
-        bn_rows = torch.randperm(len(ctx.train), generator=generator)[:max(8, round(fraction * n_bn))]
+        pot_rows, bn_rows = self._scoring_rows(ctx, macs, paths, teacher_macs)
         val_feats = teacher_stages(teacher, ctx.val.x[pot_rows.to(ctx.val.x.device)], ctx.engine.eval_batch_size)
         cache_units += ctx.charge_forward(len(pot_rows), teacher_macs)
         cache_bytes = sum(f.numel() * f.element_size() for f in train_feats + val_feats)
@@ -269,9 +263,9 @@ class DNA(Method):
                 trainer.block.set_path(path)
                 recalibrate_bn(trainer, train_feats[i][bn_rows], batch)
                 score = potentials(trainer, val_feats[i], val_feats[i + 1], batch)
+                scores[-1].append(score)
                 cost = ctx.charge_forward(n_scored, macs[i](path))
                 potential_units += cost
-                scores[-1].append(score)
                 ctx.record_candidate(
                     {"block": i, "ops": list(path), "params": path_params(table, i, path), "potentials": score},
                     f"block supernet, {fit_info['epochs']} epoch(s); potential on {len(pot_rows)} validation "
@@ -304,6 +298,21 @@ class DNA(Method):
             for i, j in enumerate(choice)]
         ctx.notes["search"]["params"] = fixed + sum(path_params(table, i, p) for i, p in enumerate(chosen))
         return to_arch(space, chosen)
+
+    def _scoring_rows(self, ctx: RunContext, macs: list[Any], paths: list[list[Path]], teacher_macs: int
+                      ) -> tuple[Tensor, Tensor]:
+        """Validation rows the potentials are measured on and training rows BN is re-estimated on. Scoring every
+        path costs (BN rows + scored rows) forward passes of it, plus the teacher on the scored rows: fewer rows
+        (at least 8) when that would take more than ``potential_share`` of the budget left."""
+        cfg = self.config
+        path_units = sum(ctx.search_meter.units_of(m(p)) for m, block in zip(macs, paths, strict=True) for p in block)
+        n_pot, n_bn = min(cfg.potential_samples, len(ctx.val)), min(cfg.bn_samples, len(ctx.train))
+        full = (n_pot + n_bn) * path_units + n_pot * ctx.search_meter.units_of(teacher_macs)
+        fraction = min(1.0, cfg.potential_share * ctx.search_meter.remaining / full)
+        generator = torch.Generator().manual_seed(ctx.seed)
+        pot_rows = torch.randperm(len(ctx.val), generator=generator)[:max(8, round(fraction * n_pot))]
+        bn_rows = torch.randperm(len(ctx.train), generator=generator)[:max(8, round(fraction * n_bn))]
+        return pot_rows, bn_rows
 
     def _macs_table(self, space: MBConvSpace, block: int, trainer: BlockTrainer, in_shape: tuple[int, ...],
                     out_length: int) -> Any:
