@@ -123,12 +123,19 @@ class BlockTrainer(nn.Module):
 
 @torch.no_grad()
 def teacher_stages(teacher: StagedCNN1d, x: Tensor, batch_size: int) -> list[Tensor]:
-    """The teacher's stem and stage outputs for every row of ``x``, float16 (no_grad tensors, usable as inputs)."""
+    """The teacher's stem and stage outputs for every row of ``x``, float16 (no_grad tensors, usable as inputs),
+    written chunk by chunk into preallocated tensors (peak memory: the cache plus one chunk)."""
     was_training = teacher.training
     teacher.eval()
-    chunks = [teacher.forward_stages(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    out: list[Tensor] = []
+    for start in range(0, len(x), batch_size):
+        chunk = teacher.forward_stages(x[start:start + batch_size])
+        if not out:
+            out = [torch.empty((len(x), *f.shape[1:]), dtype=torch.float16, device=f.device) for f in chunk]
+        for cache, f in zip(out, chunk, strict=True):
+            cache[start:start + len(f)] = f
     teacher.train(was_training)
-    return [torch.cat([c[k] for c in chunks]).half() for k in range(len(chunks[0]))]
+    return out
 
 
 def feature_mse_objective(model: nn.Module, batch: Batch) -> dict[str, Tensor]:
