@@ -44,8 +44,9 @@ Deviations, each with its reason:
   (1-2 layers) is searched too; the official fixes 1-4 layers per block without skip.
 - Budget: parameters (the protocol's), not the official FLOPs target; no stern (1x1 conv to 1280) and no
   MB1 stem layer, which would not fit 32k parameters.
-- Supernet epochs: what a profile's search budget pays for, at most ``max_block_epochs`` (10) per block, instead
-  of the official 20-40 ImageNet epochs. The teacher's cache (~6.2 units on MIT-BIH) and the potentials' cost
+- Supernet epochs: what a profile's search budget pays for, at most ``max_block_epochs`` per block (default: the
+  profile's retraining epochs, so a block's supernet trains no longer than a final student: smoke 1, quick 10),
+  instead of the official 20-40 ImageNet epochs. The teacher's cache (~6.2 units on MIT-BIH) and the potentials' cost
   (~1 unit; fewer scored samples if it would pass ``potential_share`` of the budget) come first, the rest is shared
   equally by the blocks: on MIT-BIH quick (30 units) it would pay ~15 epochs per block, the cap keeps the wall time
   at the other methods' scale. Each block keeps its last epoch's weights (the official scores the final
@@ -97,7 +98,7 @@ class DNAConfig(MethodConfig):
     kernels: tuple[int, ...] = (3, 5, 7)
     layers: int = 2  # searchable layers per block; all but the first may be "skip"
     width_mult: float = 0.0  # student width / teacher width; 0: the widest whose average sampled network fits
-    max_block_epochs: int = 10
+    max_block_epochs: int = 0  # most supernet epochs per block; 0: the profile's retraining epochs
     potential: str = "cl"  # the ranking score: "cl" (official), "rl" or "gr"
     potential_samples: int = 2048  # validation samples each path is scored on
     bn_samples: int = 256  # training samples BN statistics are re-estimated on before scoring a path
@@ -225,8 +226,8 @@ class DNA(Method):
         cfg = self.config
         if cfg.potential not in POTENTIALS:
             raise ValueError(f"dna potential must be one of {', '.join(POTENTIALS)}, not {cfg.potential!r}")
-        if cfg.layers < 1 or cfg.max_block_epochs < 1 or cfg.potential_samples < 1 or cfg.bn_samples < 1:
-            raise ValueError("dna layers, max_block_epochs, potential_samples and bn_samples must be positive")
+        if cfg.layers < 1 or cfg.max_block_epochs < 0 or cfg.potential_samples < 1 or cfg.bn_samples < 1:
+            raise ValueError("dna layers, potential_samples and bn_samples must be positive, max_block_epochs >= 0")
         self.ops = op_names(tuple(cfg.expansions), tuple(cfg.kernels))
 
     def search(self, ctx: RunContext) -> ArchSpec:
@@ -345,8 +346,8 @@ class DNA(Method):
         paths = list(itertools.product(*layer_ops))
         mean_macs = sum(macs(p) for p in paths) / len(paths)  # the expected MACs of a uniformly sampled path
         epoch_units = ctx.search_meter.units_of(TRAIN_PASSES * mean_macs * len(ctx.train))
-        affordable = math.floor(share / epoch_units) if math.isfinite(share) else self.config.max_block_epochs
-        epochs = max(1, min(self.config.max_block_epochs, affordable))
+        cap = self.config.max_block_epochs or ctx.recipe.epochs
+        epochs = max(1, min(cap, math.floor(share / epoch_units) if math.isfinite(share) else cap))
 
         def step_hook(step: int, model: nn.Module) -> None:
             trainer.block.set_path(tuple(rng.choice(ops) for ops in layer_ops))
