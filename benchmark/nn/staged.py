@@ -45,6 +45,13 @@ class StagedCNN1d(nn.Module):
             features.append(out)
         return self.classifier(self.dropout(out.mean(dim=-1))), features
 
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        """The stem's output, then every stage's output (each stage's input and target, for block-wise KD)."""
+        outputs = [self.stem(x)]
+        for stage in self.stages:
+            outputs.append(stage(outputs[-1]))
+        return outputs
+
     def forward(self, x: Tensor) -> Tensor:
         out = self.stem(x)
         for stage in self.stages:
