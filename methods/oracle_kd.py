@@ -88,6 +88,10 @@ class OracleKD(Method):
     uses_ensemble = True
     summary = "Kang et al. 2020 (KDAS): Oracle KD from an M-teacher ensemble + LSTM/REINFORCE search of added ops"
 
+    def __init__(self, config: MethodConfig | None = None) -> None:
+        super().__init__(config)
+        self._targets: dict[int, dict[str, Tensor]] = {}  # the run context's id -> its oracle targets
+
     def search(self, ctx: RunContext) -> ArchSpec:
         extras = self._oracle_extras(ctx)
         if not self.config.search:
@@ -105,7 +109,7 @@ class OracleKD(Method):
 
     def _oracle_extras(self, ctx: RunContext) -> dict[str, Tensor]:
         """Per-sample Oracle KD targets on the training split, from the members' cached logits (computed once)."""
-        if "oracle" not in ctx.notes:
+        if id(ctx) not in self._targets:
             members = ctx.ensemble()
             logits = torch.stack([m.train_logits for m in members])
             labels = ctx.train.y.cpu()
@@ -118,8 +122,8 @@ class OracleKD(Method):
                     str(k): float((n_correct == k).float().mean()) for k in range(len(members) + 1)},
                 "train_share_with_kd_term": float(mask.float().mean()),
             }
-            self._extras = {"oracle_logits": target, "oracle_mask": mask}
-        return self._extras
+            self._targets = {id(ctx): {"oracle_logits": target, "oracle_mask": mask}}
+        return self._targets[id(ctx)]
 
 
 @contextmanager
