@@ -76,6 +76,11 @@ class RunContext:
         """The shared teacher for this run's seed (``offset`` > 0: further ensemble members)."""
         return self.teacher_provider(self.seed + 1000 * offset)
 
+    def ensemble(self) -> list[Teacher]:
+        """The ``protocol.ensemble_size`` members of the ensemble teacher (offsets 0..M-1 of ``teacher``); like the
+        single teacher they are the protocol's, charged to nobody's budget."""
+        return [self.teacher(offset) for offset in range(self.protocol.ensemble_size)]
+
     def build(self, arch: ArchSpec) -> nn.Module:
         in_channels = self.data.input_shape[0]
         return build_model(arch, in_channels, self.data.n_classes).to(self.engine.device)

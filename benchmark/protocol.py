@@ -69,6 +69,7 @@ class Protocol:
     budget: BudgetTier
     profile: Profile
     teacher_arch: ArchSpec
+    ensemble_size: int = 3  # M: members of the ensemble teacher (the shared store's teachers of seeds s + 1000*i)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -105,12 +105,18 @@ def load_bundle(job: Job) -> DatasetBundle:
 
 
 def prepare_teacher(job: Job) -> dict[str, Any]:
-    """Train (or find) the shared teacher ``job`` will use; returns its info."""
+    """Train (or find) the shared teacher ``job`` will use — every ensemble member when its method uses the
+    ensemble; returns its info (``teacher_info``)."""
     torch.manual_seed(job.key.seed)
     emit(job.progress, job.key.label(), "phase", name="teacher")
     device = resolve_device(job.device)
     ctx = build_context(job, load_bundle(job), device)
-    return ctx.teacher().info()
+    return teacher_info(ctx, METHODS.get(job.key.method).uses_ensemble)
+
+
+def teacher_info(ctx: RunContext, ensemble: bool) -> dict[str, Any]:
+    """What the record says about the teacher: its info, or ``{"members": [info, ...]}`` for the ensemble."""
+    return {"members": [t.info() for t in ctx.ensemble()]} if ensemble else ctx.teacher().info()
 
 
 def run_one(job: Job) -> RunResult:
@@ -156,7 +162,7 @@ def run_one(job: Job) -> RunResult:
         result.macs, result.latency_ms = summary["macs"], summary["latency_ms"]
         result.latency = {**summary["latency"], "step": "end of job"}  # `benchmark latency` remeasures quietly
         if method.uses_teacher:
-            result.teacher = ctx.teacher().info()
+            result.teacher = teacher_info(ctx, method.uses_ensemble)
         result.search_trace = ctx.search_trace
         result.status = "ok"
         result.provenance = {**origin, "notes": ctx.notes}
@@ -214,9 +220,14 @@ def run_many(jobs: Iterable[Job], executor: Any, results_dir: Path, resume: bool
 
 
 def _teacher_jobs(jobs: list[Job]) -> list[Job]:
-    """One teacher-preparation job per (dataset, fold, profile, seed) among jobs whose method uses a teacher."""
+    """One teacher-preparation job per (dataset, fold, profile, seed) among jobs whose method uses a teacher; a job
+    whose method uses the ensemble is preferred, so that all members are prepared."""
     seen: dict[tuple[Any, ...], Job] = {}
     for job in jobs:
-        if METHODS.get(job.key.method).uses_teacher:
-            seen.setdefault((job.key.dataset, job.fold, job.key.profile, job.key.seed), job)
+        method = METHODS.get(job.key.method)
+        if method.uses_teacher:
+            group = (job.key.dataset, job.fold, job.key.profile, job.key.seed)
+            if method.uses_ensemble and not METHODS.get(seen.get(group, job).key.method).uses_ensemble:
+                seen[group] = job
+            seen.setdefault(group, job)
     return list(seen.values())

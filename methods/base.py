@@ -44,13 +44,15 @@ class Method(ABC):
 
     Class attributes tell the runner what the method needs without the runner naming methods:
     ``uses_teacher`` (prepare the shared teacher first), ``reference`` (a reference row, not a method),
-    ``enforce_budget`` (reject a deployed student over the parameter budget).
+    ``enforce_budget`` (reject a deployed student over the parameter budget), ``uses_ensemble`` (prepare all
+    ``protocol.ensemble_size`` members of the ensemble teacher first; the record names every member).
     """
 
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     uses_teacher: ClassVar[bool] = True
     reference: ClassVar[bool] = False
     enforce_budget: ClassVar[bool] = True
+    uses_ensemble: ClassVar[bool] = False
     summary: ClassVar[str] = ""
 
     def __init__(self, config: MethodConfig | None = None) -> None:

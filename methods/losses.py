@@ -48,3 +48,52 @@ def wsl_soft_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor
     if weighted:
         soft = wsl_weight(student_logits, teacher_logits, labels) * soft
     return temperature**2 * soft.mean()
+
+
+def oracle_targets(member_logits: Tensor, labels: Tensor, combine: str = "logits", if_none_correct: str = "ce",
+                   temperature: float = 1.0) -> tuple[Tensor, Tensor]:
+    """Oracle KD targets (Kang, Mun & Han, AAAI 2020) from the ensemble members' logits ``(M, N, C)``.
+
+    Per sample the members that classify it correctly form C(x); the target is the average over C(x) of their
+    logits (``combine="logits"``) or of their softmax(·/τ) probabilities (``combine="probs"``, returned as τ·log p̄,
+    so that softmax(target/τ) = p̄). When C(x) is empty: ``if_none_correct="ce"`` masks the sample out of the KD
+    term (cross-entropy only), ``"ensemble"`` uses the average over all members. Returns (target logits (N, C),
+    mask (N,) bool: the samples that get a KD term).
+    """
+    if combine not in ("logits", "probs"):
+        raise ValueError(f"combine must be 'logits' or 'probs', not {combine!r}")
+    if if_none_correct not in ("ce", "ensemble"):
+        raise ValueError(f"if_none_correct must be 'ce' or 'ensemble', not {if_none_correct!r}")
+    member_logits = member_logits.float()
+    correct = member_logits.argmax(dim=2) == labels.unsqueeze(0)  # (M, N)
+    any_correct = correct.any(dim=0)
+    weights = torch.where(any_correct.unsqueeze(0), correct.float(), torch.ones_like(correct, dtype=torch.float))
+    weights = (weights / weights.sum(dim=0, keepdim=True)).unsqueeze(2)  # (M, N, 1): uniform over C(x) or all
+    if combine == "logits":
+        target = (weights * member_logits).sum(dim=0)
+    else:
+        probs = (weights * F.softmax(member_logits / temperature, dim=2)).sum(dim=0)
+        target = temperature * probs.clamp_min(1e-12).log()
+    mask = any_correct if if_none_correct == "ce" else torch.ones_like(any_correct)
+    return target, mask
+
+
+def oracle_kd_terms(student_logits: Tensor, target_logits: Tensor, mask: Tensor, labels: Tensor, weight: float,
+                    temperature: float, label_smoothing: float = 0.0) -> dict[str, Tensor]:
+    """CE(y, s) + λ·τ²·KL(softmax(target/τ) ‖ softmax(s/τ)), the KL averaged over the batch with the masked-out
+    samples (no correct member, ``if_none_correct="ce"``) contributing zero."""
+    ce = F.cross_entropy(student_logits, labels, label_smoothing=label_smoothing)
+    log_p_student = F.log_softmax(student_logits / temperature, dim=1)
+    log_p_target = F.log_softmax(target_logits / temperature, dim=1)
+    kl = F.kl_div(log_p_student, log_p_target, reduction="none", log_target=True).sum(dim=1)
+    kd = (kl * mask.to(kl.dtype)).sum() / max(1, len(kl))
+    return {"ce": ce, "kd": weight * temperature**2 * kd}
+
+
+def oracle_kd_objective(weight: float, temperature: float, label_smoothing: float = 0.0) -> Objective:
+    """The engine objective of ``oracle_kd_terms``, reading the precomputed ``batch.extras["oracle_logits"]`` and
+    ``batch.extras["oracle_mask"]`` (from ``oracle_targets`` on the members' cached train logits)."""
+    def objective(student: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        return oracle_kd_terms(student(batch.x), batch.extras["oracle_logits"], batch.extras["oracle_mask"], batch.y,
+                               weight, temperature, label_smoothing)
+    return objective

@@ -48,3 +48,12 @@ def _build_staged_cnn(params: dict[str, Any], in_channels: int, n_classes: int) 
     from benchmark.nn.staged import StagedCNN1d, StagedCNNSpec
 
     return StagedCNN1d(StagedCNNSpec.from_dict(params), in_channels, n_classes)
+
+
+@register_architecture("prob_ensemble")
+def _build_prob_ensemble(params: dict[str, Any], in_channels: int, n_classes: int) -> nn.Module:
+    """``{"member": <ArchSpec dict>, "size": M}``: M untrained members of one architecture, probabilities averaged."""
+    from benchmark.nn.ensemble import ProbabilityEnsemble
+
+    member = ArchSpec.from_dict(params["member"])
+    return ProbabilityEnsemble([build_model(member, in_channels, n_classes) for _ in range(int(params["size"]))])

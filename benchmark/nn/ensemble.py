@@ -1,0 +1,21 @@
+"""An averaged-probability ensemble of networks, deployable like any model (its parameters are the members' sum)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class ProbabilityEnsemble(nn.Module):
+    """Averages the members' softmax outputs; ``forward`` returns log of the mean probability, so its argmax is the
+    averaged-probability ensemble's prediction and it can be evaluated like a student's logits."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: Tensor) -> Tensor:
+        probs = torch.stack([member(x).float().softmax(dim=1) for member in self.members])
+        return probs.mean(dim=0).clamp_min(1e-12).log()
