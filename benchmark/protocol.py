@@ -140,7 +140,7 @@ DATASET_TEACHER = {"mitbih": "ecg", "synthetic": "tiny", "sleepedf20": "eeg", "s
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        "smoke", TrainRecipe(epochs=1, batch_size=64), TrainRecipe(epochs=1, batch_size=64), search_budget=20.0,
+        "smoke", TrainRecipe(epochs=1, batch_size=64), TrainRecipe(epochs=3, batch_size=64), search_budget=20.0,
         description="every code path in seconds (synthetic) or ~2 minutes (mitbih: <= 500 training beats per class); "
         "for tests, not for results",
         max_train_per_class=500,
