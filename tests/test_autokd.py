@@ -122,6 +122,7 @@ def synthetic_context_factory(tmp_path_factory: pytest.TempPathFactory):  # type
     return make
 
 
+@pytest.mark.slow  # a BOHB search to the end of its budget: the slowest test (384 s on a loaded 2-core machine)
 def test_search_spends_its_budget_and_returns_a_feasible_student(synthetic_context_factory) -> None:  # type: ignore[no-untyped-def]
     ctx = synthetic_context_factory(search_budget=6.0, epochs=3)
     method = AutoKD(AutoKDConfig(trial_epoch_fraction=1.0, n_startup_trials=3))
