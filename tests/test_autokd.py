@@ -122,6 +122,7 @@ def synthetic_context_factory(tmp_path_factory: pytest.TempPathFactory):  # type
     return make
 
 
+@pytest.mark.slow  # a BOHB search to the end of its budget: the slowest test (384 s on a loaded 2-core machine)
 def test_search_spends_its_budget_and_returns_a_feasible_student(synthetic_context_factory) -> None:  # type: ignore[no-untyped-def]
     # cost units are MACs (a NAGO net costs several default-student epochs per epoch here)
     ctx = synthetic_context_factory(search_budget=40.0, epochs=3)

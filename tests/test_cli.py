@@ -45,6 +45,7 @@ def test_missing_data_root_names_the_fetch_command(capsys: pytest.CaptureFixture
     assert "python -m benchmark data fetch mitbih" in " ".join(output.split())
 
 
+@pytest.mark.slow  # every method, two seeds, through the CLI (tests/test_cli_ux.py runs one job through it)
 def test_run_then_resume_then_leaderboard_then_show(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     common = ["--dataset", "synthetic", "--profile", "smoke", "--seeds", "0,1", "--results-dir", str(tmp_path / "r"),
               "--cache-dir", str(tmp_path / "c")]

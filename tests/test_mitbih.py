@@ -180,6 +180,7 @@ def test_cached_equals_cold(bundle: DatasetBundle, data_root: Path) -> None:
 
 
 @pytest.mark.data
+@pytest.mark.slow  # preprocesses all 48 records again
 def test_corrupt_cache_is_rebuilt(bundle: DatasetBundle, data_root: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     path = cache / "mitbih" / f"{bundle.data_checksum}.npz"
