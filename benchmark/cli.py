@@ -146,6 +146,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             elif kind == "teacher":
                 if isinstance(payload, BaseException):
                     progress.console.print(f"[red]teacher for seed {job.key.seed} failed:[/] {payload}")
+                elif "members" in payload:  # an ensemble teacher
+                    f1s = ", ".join(f"{m.get('val_macro_f1', float('nan')):.3f}" for m in payload["members"])
+                    progress.console.print(f"ensemble teacher seed {job.key.seed} ready "
+                                           f"({len(payload['members'])} members, val macro-F1 {f1s})")
                 else:
                     progress.console.print(f"teacher seed {job.key.seed} ready (val macro-F1 "
                                            f"{payload.get('val_macro_f1', float('nan')):.3f})")
