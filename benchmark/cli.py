@@ -166,6 +166,16 @@ def check_data(args: argparse.Namespace, data_root: Path, cache_dir: Path) -> No
     dataset.prepare(data_root, cache_dir)  # fail fast on bad data; warm the caches before workers start
 
 
+def teacher_line(seed: int, payload: Any) -> str:
+    """The line that says a seed's teacher (or ensemble of teachers) is ready, with validation macro-F1."""
+    if isinstance(payload, BaseException):
+        return f"teacher for seed {seed} failed: {payload}"
+    if "members" in payload:  # an ensemble teacher
+        f1s = ", ".join(f"{m.get('val_macro_f1', float('nan')):.3f}" for m in payload["members"])
+        return f"ensemble teacher seed {seed} ready ({len(payload['members'])} members, val macro-F1 {f1s})"
+    return f"teacher seed {seed} ready (val macro-F1 {payload.get('val_macro_f1', float('nan')):.3f})"
+
+
 def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estimates: dict[str, float | None]) -> int:
     """Run the jobs with progress, then the quiet latency step over the new records; print the summary."""
     import multiprocessing as mp
@@ -194,9 +204,7 @@ def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estima
             display.job_done(job.key.label(), f"skip {job.key.label()} (already done)", True)
         elif kind == "teacher":
             display.release(job.key.label())
-            display.note(f"teacher for seed {job.key.seed} failed: {payload}" if isinstance(payload, BaseException)
-                         else f"teacher seed {job.key.seed} ready (val macro-F1 "
-                              f"{payload.get('val_macro_f1', float('nan')):.3f})")
+            display.note(teacher_line(job.key.seed, payload))
         elif kind == "result":
             counts["ok" if payload.ok else "failed"] += 1
             written.append(results_path(results_dir, payload.key))
