@@ -191,6 +191,7 @@ def _pooled_record(folds: Sequence[RunResult], label: str) -> RunResult:
         metrics=metrics,
         config={**first.config, "dataset_card": card},
         provenance={"hardware": hardware},
+        protocol_version=first.protocol_version,  # the leaderboard pools one protocol version (record_versions)
         **costs,
     )
 

@@ -43,12 +43,14 @@ KEY_COLUMNS: tuple[str, ...] = (*CELL_COLUMNS, "seed")
 VALUE_COLUMNS: tuple[str, ...] = (
     "main_metric", "main", "macro_f1", "accuracy", "kappa", "params", "param_budget", "macs", "latency_ms",
     "search_cost", "train_cost", "search_wall_s", "train_wall_s", "hardware", "cv", "latency_iqr_ms", "latency_hw",
+    "protocol",
 )  # fmt: skip
 PER_CLASS_FIELDS: tuple[tuple[str, str], ...] = (("f1", "f1"), ("se", "sensitivity"), ("ppv", "ppv"))
 LEGEND = (
     "Macro-F1, accuracy, Se (sensitivity) and +P (positive predictivity) in %, mean ± std over seeds "
     f"(ddof=1; {DASH} for a single seed); κ is Cohen's kappa. Params are the deployed model's parameters; MACs "
-    "and CPU latency are per sample (batch 1). Costs are in cost units (default-student training epochs). "
+    "and CPU latency are per sample (batch 1). Costs are in cost units: the compute of one "
+    "default-student training epoch (MACs, protocol v2; v1 records counted epochs of whatever model trained). "
     "*Italic* rows ranked `ref` are reference models. Failed runs are listed under their table, not averaged."
 )
 CV_NOTE = (
@@ -114,6 +116,7 @@ def _record_row(record: RunResult) -> dict[str, Any]:
         search_wall_s=float_or_nan(record.search_wall_s),
         train_wall_s=float_or_nan(record.train_wall_s),
         hardware=hardware_label(record.provenance),
+        protocol=record.protocol_version,
         cv=cv_text(record),
         latency_iqr_ms=float_or_nan(record.latency.get("iqr_ms")),
         latency_hw=latency_hardware(record),
@@ -366,12 +369,14 @@ def _label_line(profile: str, cv: str, group: pd.DataFrame, failures: pd.DataFra
     """The line under a table's heading: profile, hardware, seeds, run counts and, for CV, the folds file."""
     hardware = ", ".join(sorted(set(group["hardware"]))) or DASH
     seeds = ", ".join(str(s) for s in sorted({int(s) for s in group["seed"]})) or DASH
+    protocol = "/".join(f"v{int(v)}" for v in sorted(set(group["protocol"]))) or DASH
+    head = f"Profile `{profile}` · protocol {protocol} · hardware: {hardware} · seeds: {seeds}"
     if cv:
         failed_note = f", {_plural(len(failures), 'failed fold')}" if len(failures) else ""
         counts = _plural(len(group), "pooled run") + failed_note
-        return f"Profile `{profile}` · hardware: {hardware} · seeds: {seeds} · {counts} · {cv}"
+        return f"{head} · {counts} · {cv}"
     failed_note = f", {len(failures)} failed" if len(failures) else ""
-    return f"Profile `{profile}` · hardware: {hardware} · seeds: {seeds} · {len(group)} ok runs{failed_note}"
+    return f"{head} · {len(group)} ok runs{failed_note}"
 
 
 def _plural(count: int, noun: str) -> str:
