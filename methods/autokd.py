@@ -28,8 +28,8 @@ net at the 32k budget has ~1.8x the default student's MACs): one subset epoch co
 validation pass ~0.13 (the validation pass dominates), so a trial costs 0.3-0.9 units depending on where
 Hyperband stops it: about 40 trials (network + τ, α), of which the first 10 are random and the rest
 model-based; every trial is in the search trace. Measured (seed 0, every 8th beat of train and val, which keeps
-every cost ratio): with ``max_resource`` 4, 30 trials (10 random, 20 TPE) at 1.0 unit each — too close to 30,
-hence 3.
+every cost ratio): 46 trials (10 random, 36 model-based), 30.3 of 30 units; with ``max_resource`` 4 it was 30
+trials (10 random, 20 TPE) at 1.0 unit each — too close to 30, hence 3.
 
 Deviations, each with its reason:
 - 1-D NAGO with narrower node ranges and depthwise-separable 1-D ops (see ``nago1d``): the paper's 2-D
