@@ -36,10 +36,11 @@ Deviations, each with its reason:
   itself uses kernels 7/5/5/3.
 - Widths and adapters: the teacher's widths (24 stem, 32-128) with expansion-6 MBConv + SE would need several
   times the ``small`` budget (32k parameters), so every student width, stem included, is ``width_mult`` x the
-  teacher's (0: the widest multiple of 1/16 whose average sampled network fits the budget; 3/16 on MIT-BIH small:
-  stem 8, blocks 8/12/16/24). During search, 1x1 convolutions map the teacher's block input to the student's width
-  and the student's block output to the teacher's width (MSE is taken at the teacher's width); these adapters
-  exist only during search and are not part of the deployed network or its parameter count.
+  teacher's (0: the widest multiple of 1/16 whose smallest network takes at most half the budget, so the budget
+  binds the search; 5/16 on MIT-BIH small: stem 8, blocks 8/20/32/40). During search, 1x1 convolutions map the
+  teacher's block input to the student's width and the student's block output to the teacher's width (MSE is
+  taken at the teacher's width); these adapters exist only during search and are not part of the deployed network
+  or its parameter count.
 - Depth: ``layers`` (2) searchable layers per block, all but the first with a ``skip`` op, so each block's depth
   (1-2 layers) is searched too; the official fixes 1-4 layers per block without skip.
 - Budget: parameters (the protocol's), not the official FLOPs target; no stern (1x1 conv to 1280) and no
@@ -97,7 +98,7 @@ class DNAConfig(MethodConfig):
     expansions: tuple[int, ...] = (3, 6)  # official PRIMITIVES
     kernels: tuple[int, ...] = (3, 5, 7)
     layers: int = 2  # searchable layers per block; all but the first may be "skip"
-    width_mult: float = 0.0  # student width / teacher width; 0: the widest whose average sampled network fits
+    width_mult: float = 0.0  # student width / teacher width; 0: the widest whose smallest network <= budget / 2
     max_block_epochs: int = 0  # most supernet epochs per block; 0: the profile's retraining epochs
     potential: str = "cl"  # the ranking score: "cl" (official), "rl" or "gr"
     potential_samples: int = 2048  # validation samples each path is scored on
