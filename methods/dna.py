@@ -36,21 +36,23 @@ Deviations, each with its reason:
   itself uses kernels 7/5/5/3.
 - Widths and adapters: the teacher's widths (24 stem, 32-128) with expansion-6 MBConv + SE would need several
   times the ``small`` budget (32k parameters), so every student width, stem included, is ``width_mult`` x the
-  teacher's (0: the widest multiple of 1/16 whose average sampled network fits the budget; 3/16 on MIT-BIH small:
-  stem 8, blocks 8/12/16/24). During search, 1x1 convolutions map the teacher's block input to the student's width
-  and the student's block output to the teacher's width (MSE is taken at the teacher's width); these adapters
-  exist only during search and are not part of the deployed network or its parameter count.
+  teacher's (0: the widest multiple of 1/16 whose smallest network takes at most half the budget, so the budget
+  binds the search; 5/16 on MIT-BIH small: stem 8, blocks 8/20/32/40). During search, 1x1 convolutions map the
+  teacher's block input to the student's width and the student's block output to the teacher's width (MSE is
+  taken at the teacher's width); these adapters exist only during search and are not part of the deployed network
+  or its parameter count.
 - Depth: ``layers`` (2) searchable layers per block, all but the first with a ``skip`` op, so each block's depth
   (1-2 layers) is searched too; the official fixes 1-4 layers per block without skip.
 - Budget: parameters (the protocol's), not the official FLOPs target; no stern (1x1 conv to 1280) and no
   MB1 stem layer, which would not fit 32k parameters.
 - Supernet epochs: what a profile's search budget pays for, at most ``max_block_epochs`` per block (default: the
   profile's retraining epochs, so a block's supernet trains no longer than a final student: smoke 1, quick 10),
-  instead of the official 20-40 ImageNet epochs. The teacher's cache (~6.2 units on MIT-BIH) and the potentials' cost
-  (~1 unit; fewer scored samples if it would pass ``potential_share`` of the budget) come first, the rest is shared
-  equally by the blocks: on MIT-BIH quick (30 units) it would pay ~15 epochs per block, the cap keeps the wall time
-  at the other methods' scale. Each block keeps its last epoch's weights (the official scores the final
-  supernet), trained with the engine's AdamW + one-cycle schedule.
+  instead of the official 20-40 ImageNet epochs. The teacher's cache (6.2 units on MIT-BIH; 860 MB of float16 for
+  its 42,141 training beats) and the potentials' cost (~2 units; fewer scored samples if it would pass
+  ``potential_share`` of the budget) come first, the rest is shared equally by the blocks: on MIT-BIH quick (30
+  units) that pays for about 10, 9, 6 and 6 epochs of the four blocks (computed from their mean path MACs). Each
+  block keeps its last epoch's weights (the official scores the final supernet), trained with the engine's AdamW +
+  one-cycle schedule.
 - Potentials use recalibrated running BN statistics in eval mode (the official forwards in train-mode BN, i.e.
   with the scored batch's own statistics, after the reset); recalibration on training data keeps the score of a
   path independent of the composition of the scored batch.
@@ -97,7 +99,7 @@ class DNAConfig(MethodConfig):
     expansions: tuple[int, ...] = (3, 6)  # official PRIMITIVES
     kernels: tuple[int, ...] = (3, 5, 7)
     layers: int = 2  # searchable layers per block; all but the first may be "skip"
-    width_mult: float = 0.0  # student width / teacher width; 0: the widest whose average sampled network fits
+    width_mult: float = 0.0  # student width / teacher width; 0: the widest whose smallest network <= budget / 2
     max_block_epochs: int = 0  # most supernet epochs per block; 0: the profile's retraining epochs
     potential: str = "cl"  # the ranking score: "cl" (official), "rl" or "gr"
     potential_samples: int = 2048  # validation samples each path is scored on

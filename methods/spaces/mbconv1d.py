@@ -218,13 +218,20 @@ def mean_params(space: MBConvSpace, in_channels: int, n_classes: int) -> float:
         sum(layer.values()) / len(layer) for block in table for layer in block)
 
 
+def min_params(space: MBConvSpace, in_channels: int, n_classes: int) -> int:
+    """Parameters of the space's smallest network (the cheapest op on every layer)."""
+    return fixed_params(space, in_channels, n_classes) + sum(
+        min(layer.values()) for block in param_table(space) for layer in block)
+
+
 def for_teacher(stem: tuple[int, int, int], teacher_widths: list[int], strides: list[int], ops: tuple[str, ...],
                 layers: int, width_mult: float, max_params: int, in_channels: int, n_classes: int) -> MBConvSpace:
     """The space that mirrors the teacher: a stem of the teacher stem's kernel and stride, one block per teacher
     stage with the stage's stride, and every width (stem included) ``width_mult`` x the teacher's (multiples of 4,
     at least 8). ``stem`` is the teacher's (channels, kernel, stride), ``teacher_widths`` its stage widths.
-    ``width_mult`` 0 picks the widest multiple of 1/16 whose uniformly sampled network has at most ``max_params``
-    parameters on average (about half the space then fits the budget)."""
+    ``width_mult`` 0 picks the widest multiple of 1/16 whose smallest network (every layer its cheapest op) has at
+    most half of ``max_params``: the other half buys expansions, kernels and depth, so the budget binds the search
+    while every block keeps a choice."""
     def width(c: int, mult: float) -> int:
         return max(8, 4 * round(c * mult / 4))
 
@@ -236,6 +243,6 @@ def for_teacher(stem: tuple[int, int, int], teacher_widths: list[int], strides: 
         return space_at(width_mult)
     for sixteenths in range(16, 0, -1):
         space = space_at(sixteenths / 16)
-        if mean_params(space, in_channels, n_classes) <= max_params:
+        if min_params(space, in_channels, n_classes) <= max_params / 2:
             return space
     return space_at(1 / 16)
