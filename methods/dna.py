@@ -64,7 +64,7 @@ import itertools
 import math
 import random
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -77,6 +77,7 @@ from benchmark.nn.arch import ArchSpec
 from benchmark.nn.staged import StagedCNN1d
 from benchmark.teachers import cross_entropy_objective
 from methods.base import Method, MethodConfig, register_method
+from methods.config_checks import Check, at_least, between, one_of, positive
 from methods.spaces.mbconv1d import (
     BlockSupernet,
     MBConvSpace,
@@ -96,6 +97,17 @@ POTENTIALS = ("cl", "rl", "gr")
 
 @dataclass(frozen=True)
 class DNAConfig(MethodConfig):
+    checks: ClassVar[dict[str, Check]] = {
+        "layers": at_least(1),
+        "width_mult": at_least(0),
+        "max_block_epochs": at_least(0),
+        "potential": one_of("cl", "rl", "gr"),
+        "potential_samples": at_least(1),
+        "bn_samples": at_least(1),
+        "potential_share": between(0, 1, low_open=True),
+        "alpha": between(0, 1),
+        "temperature": positive(),
+    }
     expansions: tuple[int, ...] = (3, 6)  # official PRIMITIVES
     kernels: tuple[int, ...] = (3, 5, 7)
     layers: int = 2  # searchable layers per block; all but the first may be "skip"

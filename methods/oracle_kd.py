@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -58,6 +58,7 @@ from benchmark.engine import TRAIN_PASSES, CostMeter
 from benchmark.nn.arch import ArchSpec
 from benchmark.nn.staged import StagedCNNSpec
 from methods.base import Method, MethodConfig, register_method
+from methods.config_checks import Check, at_least, between, one_of, positive
 from methods.enas_controller import LSTMController, Reinforce
 from methods.losses import oracle_kd_objective, oracle_targets
 from methods.spaces.kdas1d import OPS, KDASNet, block_shapes, fit_width, supernet
@@ -65,6 +66,22 @@ from methods.spaces.kdas1d import OPS, KDASNet, block_shapes, fit_width, superne
 
 @dataclass(frozen=True)
 class OracleKDConfig(MethodConfig):
+    checks: ClassVar[dict[str, Check]] = {
+        "weight": at_least(0),
+        "temperature": positive(),
+        "combine": one_of("logits", "probs"),
+        "if_none_correct": one_of("ce", "ensemble"),
+        "controller_hidden": at_least(1),
+        "controller_lr": positive(),
+        "baseline_decay": between(0, 1),
+        "entropy_weight": at_least(0),
+        "tanh_constant": positive(),
+        "controller_temperature": positive(),
+        "controller_samples": at_least(1),
+        "derive_samples": at_least(1),
+        "supernet_fraction": between(0, 1, low_open=True),
+        "max_supernet_epochs": at_least(1),
+    }
     search: bool = True  # False: Oracle KD on the protocol's default student (no search)
     weight: float = 1.0  # λ
     temperature: float = 4.0  # τ

@@ -49,3 +49,16 @@ def test_method_is_documented(method: str) -> None:
     cls = METHODS.get(method)
     assert cls.summary, f"{method} needs a one-line summary for `list`"
     assert cls.__doc__ and len(cls.__doc__.strip()) > 20
+
+
+@pytest.mark.parametrize("method", METHODS.names())
+def test_every_numeric_option_declares_its_range(method: str) -> None:
+    """`--set` checks ranges before any compute only for options whose Config declares one: every int/float has."""
+    import typing
+    from dataclasses import fields
+
+    config = METHODS.get(method).Config
+    hints = typing.get_type_hints(config)
+    numeric = [f.name for f in fields(config) if hints[f.name] in (int, float)]
+    missing = [name for name in numeric if name not in getattr(config, "checks", {})]
+    assert not missing, f"{config.__qualname__}: no range declared in `checks` for {', '.join(missing)}"
