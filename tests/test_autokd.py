@@ -187,5 +187,5 @@ def test_at_a_quick_scaled_budget_it_runs_30_trials_past_tpes_startup(synthetic_
     assert len(distinct) >= 30
     search = ctx.notes["search"]
     assert search["random_trials"] == 10 and search["model_based_trials"] == len(search["trials"]) - 10 > 0
-    assert search["trial_subset"] == pytest.approx(0.1)
+    assert search["trial_subset"] == pytest.approx(0.1, abs=1 / len(ctx.train))  # a whole number of rows
     assert {t["epochs"] for t in search["trials"]} <= {0, 1, 2, 3}  # 1-3 subset epochs; 0: over budget

@@ -13,6 +13,7 @@ import pytest
 
 from benchmark.executors import InProcessExecutor, WorkerDied
 from benchmark.joblock import JobLocks
+from benchmark.protocol import PROTOCOL_VERSION
 from benchmark.results import JobKey, RunResult, read_result, results_path, write_result
 from benchmark.runner import Job, run_many
 from methods.reference import StudentReference
@@ -98,7 +99,7 @@ def test_a_dead_worker_on_a_rerun_keeps_the_ok_records(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("change", "reason"), [
     (lambda r: replace(r, data_checksum="0123456789abcdef"), "data changed (checksum 0123456789abcdef ->"),
     (lambda r: replace(r, split_hash="0123456789abcdef"), "split changed"),
-    (lambda r: replace(r, protocol_version=0), "protocol v0 -> v1"),
+    (lambda r: replace(r, protocol_version=0), f"protocol v0 -> v{PROTOCOL_VERSION}"),
     (lambda r: replace(r, config={**r.config, "method": {"label_smoothing": 0.3}}), "method config changed"),
 ])
 def test_a_stale_record_is_rerun_and_the_reason_said(finished: tuple[Path, Job, RunResult],

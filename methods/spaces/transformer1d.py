@@ -246,8 +246,9 @@ def token_lengths(space: SearchSpace, length: int) -> list[int]:
 def standalone_macs(space: SearchSpace, choice: tuple[StageChoice, ...], in_channels: int, length: int,
                     n_classes: int) -> int:
     """Forward MACs of the deployed sub-network ``choice`` for one input, in closed form: exactly what
-    ``benchmark.metrics.count_macs`` counts on the built model (convolutions and linear layers; not the attention
-    products, norms or activations), without building it — a supernet samples a new path every step."""
+    ``benchmark.metrics.count_macs`` counts on the built model (convolutions, linear layers and the two attention
+    products QK^T and attn·V; not norms or activations), without building it — a supernet samples a new path every
+    step."""
     c, hd = space.stem_channels, space.head_dim
     k1, s1, k2, s2 = space.stem
     l1 = _conv_length(length, k1, s1, k1 // 2)
@@ -257,6 +258,7 @@ def standalone_macs(space: SearchSpace, choice: tuple[StageChoice, ...], in_chan
         d, width, hidden = stage.dim, stage.heads * hd, round(stage.dim * stage.mlp_ratio)
         total += d * tokens * prev * 3  # the stage's strided conv
         total += stage.depth * tokens * (3 * width * d + d * width + hidden * d + d * hidden)  # q, k, v, proj, MLP
+        total += stage.depth * 2 * tokens * tokens * width  # QK^T and attn·V over all heads
         prev = d
     return total + n_classes * prev
 
