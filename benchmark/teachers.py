@@ -12,7 +12,6 @@ rebuilt under the lock, with one warning naming its folder. Folders follow the u
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ from benchmark.engine import Batch, Engine, TensorSplit
 from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.protocol import TrainRecipe
 from datasets.base import stable_hash
+from datasets.cache import sha256_file
 
 log = logging.getLogger(__name__)
 FILES = ("model.pt", "logits.pt")
@@ -136,7 +136,7 @@ class TeacherStore:
             os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; the store follows the umask like the data cache
             torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp / "model.pt")
             torch.save({"train": train_logits, "val": val_logits}, tmp / "logits.pt")
-            meta["sha256"] = {name: _sha256(tmp / name) for name in FILES}
+            meta["sha256"] = {name: sha256_file(tmp / name) for name in FILES}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
             for name in (*FILES, "meta.json"):
                 _fsync(tmp / name)
@@ -174,14 +174,6 @@ class TeacherStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _fsync(path: Path) -> None:
     """Flush a file's (or a folder's entries') data to disk."""
     fd = os.open(path, os.O_RDONLY)
@@ -206,7 +198,7 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     for name in FILES:
         if not (folder / name).is_file():
             raise _Damaged(f"{name} missing")
-        if _sha256(folder / name) != sums[name]:
+        if sha256_file(folder / name) != sums[name]:
             raise _Damaged(f"{name} does not match its sha256")
     if not all(k in meta for k in ("val_metrics", "train_wall_s", "train_macs")):
         raise _Damaged("meta.json lacks fields")

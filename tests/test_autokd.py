@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import networkx as nx
 import optuna
 import pytest
 import torch
+from search_contexts import ContextFactory, synthetic_search_contexts
 
-from benchmark.engine import CostMeter
 from benchmark.metrics import count_params
 from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.protocol import BUDGET_TIERS
-from benchmark.results import JobKey
-from benchmark.runner import Job, build_context, load_bundle
 from methods import autokd
 from methods.autokd import AutoKD, AutoKDConfig, pick_best
 from methods.spaces.nago1d import (
@@ -105,21 +102,8 @@ def test_pick_best_prefers_full_fidelity_trials() -> None:
 
 
 @pytest.fixture(scope="module")
-def synthetic_context_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    cache = tmp_path_factory.mktemp("cache")
-    job = Job(JobKey("synthetic", "fixed", "small", "smoke", "autokd", 0), str(tmp_path_factory.mktemp("r")),
-              str(cache), device="cpu")
-    bundle = load_bundle(job)
-
-    def make(search_budget: float, epochs: int):  # type: ignore[no-untyped-def]
-        ctx = build_context(job, bundle, torch.device("cpu"))
-        profile = replace(ctx.protocol.profile, search_budget=search_budget,
-                          student_recipe=replace(ctx.protocol.profile.student_recipe, epochs=epochs))
-        ctx.protocol = replace(ctx.protocol, profile=profile)
-        ctx.search_meter = CostMeter(ctx.search_meter.unit_macs, search_budget)
-        return ctx
-
-    return make
+def synthetic_context_factory(tmp_path_factory: pytest.TempPathFactory) -> ContextFactory:
+    return synthetic_search_contexts(tmp_path_factory, "autokd")
 
 
 @pytest.mark.slow  # a BOHB search to the end of its budget: the slowest test (384 s on a loaded 2-core machine)

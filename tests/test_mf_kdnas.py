@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+from search_contexts import ContextFactory, synthetic_search_contexts
 
-from benchmark.engine import Batch, CostMeter
+from benchmark.engine import Batch
 from benchmark.metrics import count_params
 from benchmark.nn.arch import build_model
 from benchmark.nn.staged import StagedCNNSpec
 from benchmark.protocol import BUDGET_TIERS
-from benchmark.results import JobKey
-from benchmark.runner import Job, build_context, load_bundle
 from methods.losses import hinton_kd
 from methods.mf_kdnas import MFKDNAS, Candidate, MFKDConfig, feasible_grid, gp_ucb, staged_params, to_arch
 
@@ -73,18 +71,8 @@ def test_gp_length_scale_stays_above_its_bound_on_noisy_scores() -> None:
 
 
 @pytest.fixture(scope="module")
-def context_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    job = Job(JobKey("synthetic", "fixed", "small", "smoke", "mf_kdnas", 0), str(tmp_path_factory.mktemp("r")),
-              str(tmp_path_factory.mktemp("cache")), device="cpu")
-    bundle = load_bundle(job)
-
-    def make(search_budget: float):  # type: ignore[no-untyped-def]
-        ctx = build_context(job, bundle, torch.device("cpu"))
-        ctx.protocol = replace(ctx.protocol, profile=replace(ctx.protocol.profile, search_budget=search_budget))
-        ctx.search_meter = CostMeter(ctx.search_meter.unit_macs, search_budget)
-        return ctx
-
-    return make
+def context_factory(tmp_path_factory: pytest.TempPathFactory) -> ContextFactory:
+    return synthetic_search_contexts(tmp_path_factory, "mf_kdnas")
 
 
 def test_low_then_high_fidelity_within_the_budget(context_factory) -> None:  # type: ignore[no-untyped-def]

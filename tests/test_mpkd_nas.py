@@ -1,17 +1,14 @@
 import json
 import math
 import random
-from dataclasses import replace
 
 import pytest
 import torch
+from search_contexts import ContextFactory, synthetic_search_contexts
 
-from benchmark.engine import CostMeter
 from benchmark.metrics import count_macs, count_params
 from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.protocol import BUDGET_TIERS
-from benchmark.results import JobKey
-from benchmark.runner import Job, build_context, load_bundle
 from methods.aux_heads import AuxHeads, heads_macs, phase_features
 from methods.losses import wsl_soft_loss, wsl_weight
 from methods.mpkd_nas import MPKDNAS, MPKDNASConfig, fixed_path
@@ -192,18 +189,8 @@ def test_the_fixed_path_is_the_largest_feasible_uniform_one() -> None:
 
 
 @pytest.fixture(scope="module")
-def context_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    job = Job(JobKey("synthetic", "fixed", "small", "smoke", "mpkd_nas", 0), str(tmp_path_factory.mktemp("r")),
-              str(tmp_path_factory.mktemp("cache")), device="cpu")
-    bundle = load_bundle(job)
-
-    def make(search_budget: float):  # type: ignore[no-untyped-def]
-        ctx = build_context(job, bundle, torch.device("cpu"))
-        ctx.protocol = replace(ctx.protocol, profile=replace(ctx.protocol.profile, search_budget=search_budget))
-        ctx.search_meter = CostMeter(ctx.search_meter.unit_macs, search_budget)
-        return ctx
-
-    return make
+def context_factory(tmp_path_factory: pytest.TempPathFactory) -> ContextFactory:
+    return synthetic_search_contexts(tmp_path_factory, "mpkd_nas")
 
 
 def evaluation_units(dataset_shape: tuple[int, int], budget: int, default_macs: float, n_train: int,

@@ -13,6 +13,7 @@ import torch
 from benchmark import teachers
 from benchmark.results import JobKey
 from benchmark.runner import Job, prepare_teacher
+from datasets.cache import sha256_file
 
 
 def _job(tmp_path: Path) -> Job:
@@ -39,7 +40,7 @@ def test_meta_holds_each_files_sha256_and_folders_follow_the_umask(
     folder, _ = stored
     meta = json.loads((folder / "meta.json").read_text())
     assert set(meta["sha256"]) == {"model.pt", "logits.pt"}
-    assert meta["sha256"]["logits.pt"] == teachers._sha256(folder / "logits.pt")
+    assert meta["sha256"]["logits.pt"] == sha256_file(folder / "logits.pt")
     assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~teachers._UMASK
 
 
