@@ -12,6 +12,14 @@ from pathlib import Path
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread in the test process: its models are tiny, and on a busy 2-core machine a second OpenMP
+    thread made a training step ~15x slower (the perf notes in tests/benchmarks/test_speed.py)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--data-root", default=None, help="data root holding mitdb/ (default: $KDNAS_DATA)")
 

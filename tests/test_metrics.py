@@ -249,15 +249,13 @@ def test_count_macs_counts_transformer_attention_products() -> None:
     assert total == _hook_macs(model, (4, 256)) + attention
 
 
-def test_two_latency_measurements_of_one_model_agree_within_their_spread() -> None:
+def test_a_latency_measurement_reports_its_spread_and_repeats() -> None:
+    """How far two measurements agree is timing, so it is checked in tests/benchmarks/test_latency_agreement.py."""
     from benchmark.metrics import measure_latency
     from benchmark.nn.arch import build_model
     from benchmark.protocol import get_budget
 
     model = build_model(get_budget("mitbih", "small").default_student, 4, 5)
-    first, second = (measure_latency(model, (4, 256), repeats=60, warmup=10) for _ in range(2))
-    for lat in (first, second):
-        assert lat.q1_ms <= lat.median_ms <= lat.q3_ms and lat.repeats == 60 and lat.threads == 1
-    # each median lies inside the other's interquartile range widened by half an IQR (Tukey-style tolerance)
-    for a, b in ((first, second), (second, first)):
-        assert b.q1_ms - b.iqr_ms / 2 <= a.median_ms <= b.q3_ms + b.iqr_ms / 2, (first, second)
+    lat = measure_latency(model, (4, 256), repeats=20, warmup=3)
+    assert 0 < lat.q1_ms <= lat.median_ms <= lat.q3_ms and lat.repeats == 20 and lat.threads == 1
+    assert lat.iqr_ms == pytest.approx(lat.q3_ms - lat.q1_ms)
