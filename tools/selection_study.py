@@ -60,6 +60,7 @@ V8 = (*V4, 106, 114, 118, 215)  # + records with S (118: 96, 114: 12) and V beat
 PSEUDO_TEST = {1: (101, 112, 119, 207), 2: (115, 116, 203, 220)}
 VAL_SETS = {"V4": V4, "V8": V8}
 EMA_DECAY = 0.998
+MIN_ARCHS = 20  # the study reports tau for a phase once this many architectures are trained
 STUDY_EPOCHS = PROFILES["quick"].student_recipe.epochs  # the retraining recipe, without early stopping
 
 
@@ -230,7 +231,7 @@ def analyse(phases: list[str]) -> list[dict[str, Any]]:
     rows = []
     for phase in phases:
         runs = [json.loads(p.read_text()) for p in sorted((OUT / "runs" / phase).glob("*.json"))]
-        if len(runs) < 5:
+        if len(runs) < MIN_ARCHS:  # a tau over a few architectures of one family says nothing about the pool
             continue
         split = runs[0]["split"]
         test = tuple(split["test"])
@@ -250,7 +251,10 @@ def analysis_markdown(rows: list[dict[str, Any]]) -> str:
     import pandas as pd
 
     if not rows:
-        return "# Selection-signal study: no phase has 5 or more trained architectures yet\n"
+        counts = {p.name: len(list(p.glob("*.json"))) for p in sorted((OUT / "runs").glob("*")) if p.is_dir()}
+        done = ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
+        return (f"# Selection-signal study: no phase has {MIN_ARCHS} trained architectures yet (trained so far: "
+                f"{done})\n")
     table = pd.DataFrame(rows).pivot_table(index=["val", "metric", "rule"], columns="phase", values="tau")
     n = pd.DataFrame(rows).groupby("phase")["n_archs"].max().to_dict()
     develop = [c for c in table.columns if str(c).startswith("develop")]
