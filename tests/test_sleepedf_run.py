@@ -1,4 +1,5 @@
-"""End to end: `python -m benchmark run --methods all --dataset sleepedf20 --profile smoke` on generated EDF files."""
+"""End to end: `python -m benchmark run --dataset sleepedf20 --profile smoke` on generated EDF files — the reference
+rows on all 20 folds (the pooled 20-fold table), every method on two folds (a pooled subset table)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,21 @@ from benchmark.results import load_results
 from datasets.sleepedf import SleepEDF20, read_folds
 from methods import METHODS
 
+REFERENCES = "teacher,student"
 
-@pytest.mark.slow  # every method on 20 folds: minutes
-def test_every_method_on_all_20_folds_then_a_pooled_leaderboard(fake_sleepedf20: Path, tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+
+@pytest.mark.slow  # the references on 20 folds, every method on 2: minutes
+def test_references_on_all_20_folds_every_method_on_two_then_pooled_leaderboards(
+        fake_sleepedf20: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results, cache, boards = tmp_path / "results", tmp_path / "cache", tmp_path / "boards"
-    argv = ["run", "--methods", "all", "--dataset", "sleepedf20", "--profile", "smoke", "--workers", "2",
-            "--data-root", str(fake_sleepedf20), "--cache-dir", str(cache), "--results-dir", str(results)]
-    assert main(argv) == 0, capsys.readouterr().out
+    common = ["--dataset", "sleepedf20", "--profile", "smoke", "--workers", "2", "--data-root", str(fake_sleepedf20),
+              "--cache-dir", str(cache), "--results-dir", str(results)]
+    assert main(["run", "--methods", REFERENCES, *common]) == 0, capsys.readouterr().out
+    every_method = ["run", "--methods", "all", "--folds", "0,1", *common]
+    assert main(every_method) == 0, capsys.readouterr().out
     records = load_results(results)
     methods = list(METHODS.select("all"))
-    assert len(records) == 20 * len(methods) and all(r.ok for r in records)
+    assert len(records) == 20 * 2 + 2 * (len(methods) - 2) and all(r.ok for r in records)
 
     folds = read_folds(SleepEDF20().folds_file)["folds"]
     for record in records:
@@ -36,10 +41,11 @@ def test_every_method_on_all_20_folds_then_a_pooled_leaderboard(fake_sleepedf20:
     assert main(["leaderboard", "--results-dir", str(results), "--out", str(boards)]) == 0
     page = (boards / "sleepedf20.md").read_text()
     assert "## 20-fold CV (20 of 20 folds pooled)" in page
+    assert "(2 of 20 folds pooled" in page
     for method in methods:
         assert f"| {method} |" in page or f"| *{method}* |" in page
 
-    assert main(argv) == 0  # resumes: nothing left to do
+    assert main(every_method) == 0  # resumes: nothing left to do
     captured = capsys.readouterr()
     said = " ".join((captured.out + captured.err).split())
-    assert f"nothing to do: all {20 * len(methods)} job(s) already have results" in said
+    assert f"nothing to do: all {2 * len(methods)} job(s) already have results" in said
