@@ -160,6 +160,23 @@ def class_balanced_weights(y: Tensor, power: float) -> Tensor | None:
     return (counts ** -power)[y.cpu()]
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights and buffers (BN statistics included), updated after every
+    optimiser step; ``torch.optim.swa_utils`` does the averaging."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        self.average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+    def update(self, model: nn.Module) -> None:
+        self.average.update_parameters(model)
+
+    def copy_to(self, model: nn.Module) -> None:
+        """Load the averaged weights into ``model`` (its own parameters, so optimiser state stays valid)."""
+        model.load_state_dict(self.average.module.state_dict())
+
+
 class Engine:
     """Trains and evaluates models on one device. Stateless between calls apart from its settings."""
 
@@ -195,7 +212,8 @@ class Engine:
             scorer: Scorer, seed: int, meter: CostMeter | None = None, step_hook: StepHook | None = None,
             epoch_hook: EpochHook | None = None, parameters: list[nn.Parameter] | None = None,
             macs_per_sample: MacsPerSample | None = None) -> FitResult:
-        """Train ``model`` in place; on return it holds the weights of its best validation epoch.
+        """Train ``model`` in place; on return it holds the weights ``recipe.weights`` selects: its best validation
+        epoch's ("best"), its last epoch's ("final") or the average of its weights over the steps ("ema").
 
         Compute is charged per step to ``meter``: ``macs_per_sample`` is what one training sample costs — by default
         ``TRAIN_PASSES`` x the model's forward MACs, counted once; pass a callable when it changes from step to step
@@ -218,6 +236,7 @@ class Engine:
         macs_spent, units_spent = 0.0, 0.0
 
         best_score, best_epoch, best_state = -math.inf, -1, None
+        averaged = WeightAverage(model, recipe.ema_decay) if recipe.weights == "ema" else None
         history: list[dict[str, float]] = []
         stopped, step, epochs_run = "epochs", 0, 0
         for epoch in range(recipe.epochs):
@@ -241,6 +260,8 @@ class Engine:
                     nn.utils.clip_grad_norm_(params, recipe.grad_clip)
                 optimizer.step()
                 scheduler.step()
+                if averaged:
+                    averaged.update(model)
                 for name, value in terms.items():
                     sums[name] = sums.get(name, 0.0) + value.detach().float()
                 step += 1
@@ -253,16 +274,24 @@ class Engine:
                         stopped = "budget"
                         break
             epochs_run += 1
-            score = scorer(model)
             logs = {name: float(total) / max(1, steps_done) for name, total in sums.items()}
-            logs.update(epoch=epoch, val_score=score)
+            logs["epoch"] = epoch
+            last = stopped == "budget" or epoch == recipe.epochs - 1
+            if recipe.weights == "best":  # checkpoint picking: every epoch is scored
+                score = scorer(model)
+                logs["val_score"] = score
+                if score > best_score:
+                    best_score, best_epoch = score, epoch
+                    best_state = copy.deepcopy(model.state_dict())
+            elif last:  # "final" / "ema": only the weights training ends with are scored (and kept)
+                if averaged:
+                    averaged.copy_to(model)
+                best_score, best_epoch = scorer(model), epoch
+                logs["val_score"] = best_score
             history.append(logs)
             if self.progress:
                 self.progress(epoch + 1, recipe.epochs, logs)
             log.debug("epoch %d %s", epoch, logs)
-            if score > best_score:
-                best_score, best_epoch = score, epoch
-                best_state = copy.deepcopy(model.state_dict())
             if stopped == "budget":
                 break
             if recipe.patience is not None and epoch - best_epoch >= recipe.patience:

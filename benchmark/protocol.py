@@ -16,6 +16,9 @@ from benchmark.registry import RegistryError
 PROTOCOL_VERSION = 2
 
 
+WEIGHT_RULES = ("best", "final", "ema")
+
+
 @dataclass(frozen=True)
 class TrainRecipe:
     """How the engine trains: the same recipe for every method's final student at a given profile."""
@@ -28,6 +31,19 @@ class TrainRecipe:
     label_smoothing: float = 0.0
     balance_power: float = 0.5  # sample class c with weight count_c**-power (0: plain shuffling)
     grad_clip: float | None = 5.0
+    # Which weights training returns: "best" (the best validation epoch's, protocol v1), "final" (the last
+    # epoch's: the one-cycle schedule has annealed them) or "ema" (an exponential moving average of the weights
+    # over the steps, decay ``ema_decay``, BN statistics included). "final" and "ema" never early-stop.
+    weights: str = "best"
+    ema_decay: float = 0.998
+
+    def __post_init__(self) -> None:
+        if self.weights not in WEIGHT_RULES:
+            raise ValueError(f"TrainRecipe.weights must be one of {', '.join(WEIGHT_RULES)}, not {self.weights!r}")
+        if self.weights != "best" and self.patience is not None:
+            raise ValueError(f"TrainRecipe.weights={self.weights!r} trains every epoch: patience must be None")
+        if not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"TrainRecipe.ema_decay must be in (0, 1), not {self.ema_decay}")
 
     def with_epochs(self, epochs: int) -> TrainRecipe:
         return replace(self, epochs=epochs)

@@ -118,3 +118,49 @@ def test_class_balanced_weights() -> None:
     w = class_balanced_weights(y, 1.0)
     assert w is not None and torch.allclose(w, torch.tensor([0.25, 0.25, 0.25, 0.25, 1.0], dtype=w.dtype))
     assert class_balanced_weights(y, 0.0) is None
+
+
+def test_final_weights_are_the_last_epochs_and_only_they_are_scored() -> None:
+    train, calls = toy_split(), []
+
+    def scorer(model: nn.Module) -> float:
+        calls.append(model[1].weight.detach().clone())
+        return 0.5
+
+    model = make_model()
+    result = Engine("cpu").fit(model, ce, train, TrainRecipe(epochs=3, batch_size=32, weights="final"),
+                               scorer=scorer, seed=0)
+    assert len(calls) == 1 and result.best_epoch == 2 and result.epochs_run == 3
+    assert torch.equal(calls[0], model[1].weight)
+    assert [("val_score" in h) for h in result.history] == [False, False, True]
+
+
+def test_ema_weights_average_the_weights_after_every_step() -> None:
+    """The returned weights equal an EMA (decay d) of the weights after each optimiser step, computed by hand from
+    a replay of the same seeded run (the step hook sees the weights after every step but the last; the "final"
+    replay supplies the last)."""
+    train, decay = toy_split(n=128), 0.9
+
+    def run(weights: str, hook=None) -> nn.Module:
+        torch.manual_seed(5)
+        model = make_model()
+        Engine("cpu").fit(model, ce, train, TrainRecipe(epochs=2, batch_size=32, lr=0.1, weights=weights,
+                                                        ema_decay=decay),
+                          scorer=lambda m: 0.0, seed=0, step_hook=hook)
+        return model
+
+    seen: list[torch.Tensor] = []
+    averaged = run("ema", lambda _step, m: seen.append(m[1].weight.detach().clone()))
+    after_each_step = [*seen[1:], run("final")[1].weight.detach()]
+    expected = after_each_step[0]
+    for w in after_each_step[1:]:
+        expected = decay * expected + (1 - decay) * w
+    assert len(after_each_step) == 8
+    assert torch.allclose(averaged[1].weight, expected, atol=1e-6)
+    assert not torch.allclose(averaged[1].weight, after_each_step[-1], atol=1e-4)
+
+
+@pytest.mark.parametrize("kwargs", [{"weights": "last"}, {"weights": "ema", "patience": 2}, {"ema_decay": 1.0}])
+def test_recipe_rejects_bad_weight_rules(kwargs: dict) -> None:
+    with pytest.raises(ValueError, match="TrainRecipe"):
+        TrainRecipe(epochs=1, **kwargs)

@@ -45,3 +45,10 @@ def test_best_epoch_rule_scores_the_epoch_its_signal_picks() -> None:
     ema = study.signal_and_truth(run, (124,), (101,), "balanced_acc", "ema_final")
     assert final[0] == pytest.approx((1.0 + 0.5) / 2) and ema[0] == pytest.approx((1.0 + 0.7) / 2)
     assert study.pooled_metrics(epoch(9), (124,))["neg_loss"] == pytest.approx(-(5.0 + 1.0) / 60)
+
+
+def test_shard_argument_is_parsed_and_checked() -> None:
+    assert study.parse_shard("1/3") == (1, 3)
+    for bad in ("3/3", "x", "1-2", "-1/2"):
+        with pytest.raises(Exception, match="--shard"):
+            study.parse_shard(bad)

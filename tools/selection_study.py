@@ -44,12 +44,12 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmark.engine import Batch, Engine, TensorSplit
+from benchmark.engine import Batch, Engine, Objective, TensorSplit
 from benchmark.metrics import count_params, metrics_from_confusion
 from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.nn.staged import StagedCNNSpec
 from benchmark.paths import resolve_cache_dir, resolve_data_root
-from benchmark.protocol import BUDGET_TIERS, PROFILES
+from benchmark.protocol import BUDGET_TIERS, PROFILES, TrainRecipe
 from benchmark.results import atomic_write_text
 from datasets.base import SplitArrays
 from datasets.mitbih import CLASSES, DS1, MITBIH, SCORED_CLASSES
@@ -149,14 +149,20 @@ def per_record_scores(engine: Engine, model: nn.Module, split: SplitArrays) -> d
     return out
 
 
-def train_and_score(arch: ArchSpec, train: SplitArrays, scored: SplitArrays, epochs: int, seed: int) -> dict[str, Any]:
-    """Train ``arch`` with the quick retraining recipe for ``epochs`` (no early stop), scoring raw and EMA weights
-    on every scored record after each epoch."""
+def cross_entropy(m: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
+    return {"ce": F.cross_entropy(m(batch.x), batch.y)}
+
+
+def train_and_score(arch: ArchSpec, train: SplitArrays, scored: SplitArrays, epochs: int, seed: int,
+                    recipe: TrainRecipe | None = None, objective: Objective = cross_entropy) -> dict[str, Any]:
+    """Train ``arch`` for ``epochs`` (no early stop) with ``recipe`` (default: the quick retraining recipe) and
+    ``objective``, scoring raw weights on every scored record after each epoch and EMA weights after the last."""
     engine = Engine("cpu")
     torch.manual_seed(seed)
     model = build_model(arch, train.x.shape[1], len(CLASSES))
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(EMA_DECAY), use_buffers=True)
-    recipe = replace(PROFILES["quick"].student_recipe, epochs=epochs, patience=None)
+    recipe = replace(recipe or PROFILES["quick"].student_recipe, epochs=epochs, patience=None,
+                     weights="best")  # scored every epoch; the increasing score keeps the last
     epochs_log: list[dict[str, Any]] = []
 
     def scorer(m: nn.Module) -> float:
@@ -165,9 +171,6 @@ def train_and_score(arch: ArchSpec, train: SplitArrays, scored: SplitArrays, epo
             entry["ema"] = per_record_scores(engine, ema.module, scored)
         epochs_log.append(entry)
         return float(len(epochs_log))  # latest epoch "best": the model keeps its final weights
-
-    def objective(m: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
-        return {"ce": F.cross_entropy(m(batch.x), batch.y)}
 
     def step_hook(_step: int, m: nn.Module) -> None:
         ema.update_parameters(m)
@@ -178,10 +181,14 @@ def train_and_score(arch: ArchSpec, train: SplitArrays, scored: SplitArrays, epo
     return {"epochs": epochs_log, "wall_s": time.perf_counter() - start}
 
 
-def run_pool(phase: str, split: Split, data: dict[str, np.ndarray], epochs: int, seed: int, only: str | None) -> None:
+def run_pool(phase: str, split: Split, data: dict[str, np.ndarray], epochs: int, seed: int, only: str | None,
+             shard: tuple[int, int] = (0, 1)) -> None:
+    """Train every architecture of the pool not yet stored for ``phase`` (``shard`` (k, n): every n-th from the
+    k-th, so n processes can share a phase)."""
     train, scored = subset(data, split.train), subset(data, split.scored)
-    for entry in architecture_pool():
-        if only and entry["name"] != only:
+    k, n = shard
+    for i, entry in enumerate(architecture_pool()):
+        if (only and entry["name"] != only) or i % n != k:
             continue
         path = OUT / "runs" / phase / f"{entry['name']}.json"
         if path.exists():
@@ -272,6 +279,17 @@ def analysis_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N) with 0 <= K < N."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard must look like K/N (e.g. 0/2), not {text!r}") from None
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"--shard {text}: need 0 <= K < N")
+    return k, n
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--epochs", type=int, default=STUDY_EPOCHS)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--only", help="one architecture of the pool by name")
+        p.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="K/N",
+                       help="train only every N-th architecture from the K-th (run N processes with K = 0..N-1)")
         if name == "develop":
             p.add_argument("--fold", type=int, choices=sorted(PSEUDO_TEST), required=True)
         else:
@@ -302,13 +322,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     data = load_records(resolve_data_root(args.data_root), resolve_cache_dir(args.cache_dir))
     if args.command == "develop":
-        run_pool(f"develop{args.fold}", develop_split(args.fold), data, args.epochs, args.seed, args.only)
+        run_pool(f"develop{args.fold}", develop_split(args.fold), data, args.epochs, args.seed, args.only,
+                 args.shard)
     else:
         from datasets.mitbih import DS2
 
         val = VAL_SETS[args.val]
         run_pool("confirm", Split(train=tuple(r for r in DS1 if r not in val), val=val, test=DS2), data, args.epochs,
-                 args.seed, args.only)
+                 args.seed, args.only, args.shard)
     return 0
 
 

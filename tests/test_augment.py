@@ -1,0 +1,45 @@
+import torch
+
+from benchmark.augment import SignalAugment
+
+
+def batch(n: int = 16, length: int = 64) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    signal = torch.randn(n, 1, length, generator=g)
+    features = torch.randn(n, 3, 1, generator=g).expand(n, 3, length)  # per-beat features, constant along time
+    return torch.cat([signal, features], dim=1)
+
+
+def test_feature_channels_and_the_input_are_untouched() -> None:
+    x = batch()
+    before = x.clone()
+    out = SignalAugment()(x)
+    assert torch.equal(x, before)
+    assert torch.equal(out[:, 1:], x[:, 1:])
+    assert not torch.allclose(out[:, :1], x[:, :1])
+
+
+def test_each_transform_alone_does_what_it_says() -> None:
+    x = batch()
+    off = dict(scale=0.0, drift=0.0, noise=0.0, shift=0)
+    assert torch.equal(SignalAugment(**off)(x), x)
+    torch.manual_seed(1)
+    shifted = SignalAugment(**{**off, "shift": 3})(x)[:, 0]
+    rolls = [next(k for k in range(-3, 4) if torch.equal(torch.roll(x[i, 0], k), shifted[i])) for i in range(len(x))]
+    assert len(set(rolls)) > 1  # a shift per sample, each a circular roll within +-3
+    scaled = SignalAugment(**{**off, "scale": 0.2})(x)[:, 0]
+    ratio = scaled / x[:, 0]
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), atol=1e-5)  # one factor per sample
+    assert ((ratio[:, 0] >= 0.8 - 1e-6) & (ratio[:, 0] <= 1.2 + 1e-6)).all()
+    drift = SignalAugment(**{**off, "drift": 0.5})(x)[:, 0] - x[:, 0]
+    steps = drift.diff(dim=1)
+    assert torch.allclose(steps, steps[:, :1].expand_as(steps), atol=1e-5)  # a straight line per sample
+    assert drift.abs().max() <= 0.5 + 1e-6
+
+
+def test_augmentation_is_reproducible_under_a_seed() -> None:
+    x = batch()
+    torch.manual_seed(3)
+    a = SignalAugment()(x)
+    torch.manual_seed(3)
+    assert torch.equal(a, SignalAugment()(x))

@@ -1,0 +1,67 @@
+"""The teacher-recipe study: recipes build and differ as documented; the report compares with the student pool."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.engine import Batch
+from benchmark.nn.arch import build_model
+
+TOOLS = Path(__file__).parents[1] / "tools"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[name] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+study = load("selection_study")
+teacher = load("teacher_study")
+
+
+def test_recipes_regularise_and_augment_as_named() -> None:
+    recipes = teacher.RECIPES
+    assert recipes["v1"].recipe.epochs == 6 and recipes["v1"].recipe.patience is None
+    assert recipes["reg"].dropout > 0 and recipes["reg"].recipe.label_smoothing > 0
+    assert recipes["reg_aug"].augment is not None and recipes["reg"].augment is None
+    x, y = torch.randn(4, 4, 256), torch.randint(0, 5, (4,))
+    model = build_model(recipes["reg_aug"].arch(), 4, 5).eval()  # eval: dropout off, only the input varies
+    batch = Batch(x, y, torch.arange(4), {})
+    torch.manual_seed(0)
+    augmented = recipes["reg_aug"].objective()(model, batch)["ce"]
+    plain = recipes["reg"].objective()(model, batch)["ce"]
+    assert not torch.isclose(augmented, plain)
+
+
+def fake_run(split: dict, right_s: int) -> dict:
+    """A run whose every scored record has ``right_s`` of 10 S beats right (and 50 N right)."""
+    conf = np.zeros((5, 5), dtype=int)
+    conf[0, 0], conf[1, 1], conf[1, 0] = 50, right_s, 10 - right_s
+    scores = {str(r): {"confusion": conf.tolist(), "ce_sum": [0.0] * 5} for r in (*split["val"], *split["test"])}
+    return {"split": split, "epochs": [{"raw": scores, "ema": scores}]}
+
+
+def test_report_sets_each_recipe_beside_the_student_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(study, "OUT", tmp_path)
+    split = study.develop_split(1)
+    split = {"train": split.train, "val": split.val, "test": split.test}
+    for folder, name, right in (("teacher-develop1", "long", 9), ("develop1", "a", 5), ("develop1", "b", 7)):
+        (tmp_path / "runs" / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "runs" / folder / f"{name}.json").write_text(json.dumps(fake_run(split, right)))
+    text = teacher.report()
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert "long" in rows and "students (n=2): mean" in rows and "students (n=2): best" in rows
+    header = next(line for line in text.splitlines() if line.startswith("| "))
+    column = [c.strip() for c in header.split("|")].index("final S Se")
+    assert float(rows["long"].split("|")[column]) == pytest.approx(90.0)
+    assert float(rows["students (n=2): best"].split("|")[column]) == pytest.approx(70.0)

@@ -1,0 +1,163 @@
+"""Teacher recipes for protocol v2 on MIT-BIH, compared inside DS1 (issue 9, part B).
+
+Question: which teacher recipe (epochs, regularisation, augmentation) makes the ``ecg`` teacher clearly stronger than
+the students it teaches, on held-out *patients*? The comparison runs on the selection study's development folds
+(``tools/selection_study.py``): the teacher trains on the same training records, is scored on the same pseudo-test
+records (per record, raw weights every epoch and EMA weights at the end, the same file format), and is compared with
+the 22 student architectures the study trained there. DS2 is not touched.
+
+Run (from the repository root; 1 thread per process):
+    python tools/teacher_study.py develop --fold 1 --recipe long --data-root ../shared/data
+    python tools/teacher_study.py report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import selection_study as study
+
+from benchmark.augment import SignalAugment
+from benchmark.engine import Batch, Objective
+from benchmark.nn.arch import ArchSpec
+from benchmark.paths import resolve_cache_dir, resolve_data_root
+from benchmark.protocol import PROFILES, TEACHERS, TrainRecipe
+from benchmark.results import atomic_write_text
+
+
+@dataclass(frozen=True)
+class TeacherRecipe:
+    """A candidate teacher recipe: the engine recipe, the classifier's dropout, label smoothing and augmentation."""
+
+    recipe: TrainRecipe
+    dropout: float = 0.0
+    augment: SignalAugment | None = None
+
+    def arch(self) -> ArchSpec:
+        base = TEACHERS["ecg"]
+        return ArchSpec(base.family, {**base.params, "dropout": self.dropout})
+
+    def objective(self) -> Objective:
+        smoothing, augment = self.recipe.label_smoothing, self.augment
+
+        def objective(model: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
+            x = augment(batch.x) if augment else batch.x
+            return {"ce": F.cross_entropy(model(x), batch.y, label_smoothing=smoothing)}
+
+        return objective
+
+
+V1 = PROFILES["quick"].teacher_recipe
+RECIPES: dict[str, TeacherRecipe] = {
+    # v1's recipe at its full 6 epochs (v1 early-stopped it after 4, keeping epoch 0's weights)
+    "v1": TeacherRecipe(replace(V1, patience=None)),
+    # the student's retraining recipe, twice as long
+    "long": TeacherRecipe(replace(V1, epochs=20, patience=None)),
+    # + regularisation: classifier dropout, decoupled weight decay 0.05, label smoothing 0.1
+    "reg": TeacherRecipe(replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1), dropout=0.3),
+    # + augmentation of the ECG channel (amplitude, drift, noise, shift); the RR channels are left alone
+    "reg_aug": TeacherRecipe(replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1),
+                             dropout=0.3, augment=SignalAugment()),
+}
+
+
+def phase_name(fold: int) -> str:
+    return f"teacher-develop{fold}"
+
+
+def develop(fold: int, name: str, data: dict[str, np.ndarray], seed: int) -> Path:
+    """Train recipe ``name`` on fold ``fold``'s training records; stores the study's per-record scores."""
+    path = study.OUT / "runs" / phase_name(fold) / f"{name}.json"
+    if path.exists():
+        return path
+    split = study.develop_split(fold)
+    recipe = RECIPES[name]
+    train, scored = study.subset(data, split.train), study.subset(data, split.scored)
+    result = study.train_and_score(recipe.arch(), train, scored, recipe.recipe.epochs, seed, recipe.recipe,
+                                   recipe.objective())
+    record = {"phase": phase_name(fold), "split": {"train": split.train, "val": split.val, "test": split.test},
+              "seed": seed, "name": name, "recipe": {**recipe.recipe.__dict__, "dropout": recipe.dropout,
+                                                     "augment": recipe.augment.to_dict() if recipe.augment else None},
+              "arch": recipe.arch().to_dict(), **result}
+    atomic_write_text(path, json.dumps(record) + "\n")
+    print(f"{phase_name(fold)} {name}: {result['wall_s']:.0f} s", flush=True)
+    return path
+
+
+def held_out_scores(run: dict[str, Any]) -> dict[str, float]:
+    """Pseudo-test macro-F1 and S/V sensitivity of the final raw and the EMA weights."""
+    test = tuple(run["split"]["test"])
+    out = {}
+    for weights, epoch in (("final", run["epochs"][-1]["raw"]), ("ema", run["epochs"][-1]["ema"])):
+        conf = sum(np.array(epoch[str(r)]["confusion"]) for r in test)
+        metrics = study.metrics_from_confusion(conf, study.CLASSES, study.SCORED_CLASSES)
+        out[f"{weights} macro-F1"] = metrics["macro_f1"]
+        for cls in ("S", "V"):
+            out[f"{weights} {cls} Se"] = metrics["per_class"][cls]["sensitivity"]
+            out[f"{weights} {cls} +P"] = metrics["per_class"][cls]["ppv"]
+    return out
+
+
+def report(read: Callable[[Path], dict[str, Any]] = lambda p: json.loads(p.read_text())) -> str:
+    """Markdown: each teacher recipe's held-out scores beside the student pool's on the same fold."""
+    import pandas as pd
+
+    lines = ["# Teacher recipes on the development folds (pseudo-test records, inside DS1)", "",
+             "Generated by `python tools/teacher_study.py report`; do not edit.", ""]
+    for fold in sorted(study.PSEUDO_TEST):
+        teachers = sorted((study.OUT / "runs" / phase_name(fold)).glob("*.json"))
+        students = sorted((study.OUT / "runs" / f"develop{fold}").glob("*.json"))
+        if not teachers:
+            continue
+        rows = {p.stem: held_out_scores(read(p)) for p in teachers}
+        pool = pd.DataFrame([held_out_scores(read(p)) for p in students])
+        if len(pool):
+            rows[f"students (n={len(pool)}): mean"] = pool.mean().to_dict()
+            rows[f"students (n={len(pool)}): best"] = pool.max().to_dict()
+        frame = pd.DataFrame(rows).T * 100
+        lines += [f"## Fold {fold}: pseudo-test records {', '.join(map(str, study.PSEUDO_TEST[fold]))}", "",
+                  "| recipe | " + " | ".join(frame.columns) + " |", "|---|" + "---:|" * len(frame.columns)]
+        lines += [f"| {name} | " + " | ".join(f"{v:.1f}" for v in row) + " |" for name, row in frame.iterrows()]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("develop")
+    p.add_argument("--fold", type=int, choices=sorted(study.PSEUDO_TEST), required=True)
+    p.add_argument("--recipe", choices=sorted(RECIPES), required=True, action="append")
+    p.add_argument("--data-root")
+    p.add_argument("--cache-dir")
+    p.add_argument("--seed", type=int, default=0)
+    sub.add_parser("report")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.command == "report":
+        text = report()
+        atomic_write_text(study.OUT / "teacher.md", text)
+        print(text)
+        return 0
+    data = study.load_records(resolve_data_root(args.data_root), resolve_cache_dir(args.cache_dir))
+    for name in args.recipe:
+        develop(args.fold, name, data, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
