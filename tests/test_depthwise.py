@@ -10,8 +10,9 @@ from torch import nn
 
 from benchmark.metrics import count_macs, count_params
 from benchmark.nn import build_model
+from benchmark.nn import planar
 from benchmark.nn.blocks import MBConvBlock, SepBlock, conv1d
-from benchmark.nn.depthwise import DepthwiseConv1d, plain_depthwise
+from benchmark.nn.depthwise import DepthwiseConv1d, plain_layers
 from benchmark.protocol import BUDGET_TIERS, TEACHERS
 from methods.spaces.nago1d import _Op
 
@@ -71,7 +72,7 @@ def test_state_dicts_load_both_ways() -> None:
     spec = BUDGET_TIERS["mitbih"]["small"].default_student
     torch.manual_seed(1)
     new = build_model(spec, 4, 5)
-    old = plain_depthwise(build_model(spec, 4, 5))
+    old = plain_layers(build_model(spec, 4, 5))
     assert any(isinstance(m, DepthwiseConv1d) for m in new.modules())
     assert not any(isinstance(m, DepthwiseConv1d) for m in old.modules())
     old_state = {k: v.clone() for k, v in old.state_dict().items()}
@@ -86,9 +87,9 @@ def test_state_dicts_load_both_ways() -> None:
 
 def test_conv1d_factory_picks_depthwise_only_for_depthwise() -> None:
     assert type(conv1d(16, 16, 5, groups=16)) is DepthwiseConv1d
-    assert type(conv1d(16, 32, 5, groups=16)) is nn.Conv1d  # depth multiplier 2: left to nn.Conv1d
-    assert type(conv1d(16, 16, 5)) is nn.Conv1d
-    assert type(conv1d(16, 16, 1, groups=4)) is nn.Conv1d
+    assert type(conv1d(16, 32, 5, groups=16)) is planar.Conv1d  # depth multiplier 2: a (planar) nn.Conv1d
+    assert type(conv1d(16, 16, 5)) is planar.Conv1d
+    assert type(conv1d(16, 16, 1, groups=4)) is planar.Conv1d
     with pytest.raises(ValueError, match="DepthwiseConv1d"):
         DepthwiseConv1d(4, 6, 3)
 
@@ -100,7 +101,7 @@ def test_blocks_use_depthwise_and_match_plain(block: object) -> None:
     """Every block with a depthwise conv gets the fast module, and computes what the plain-Conv1d version does."""
     torch.manual_seed(0)
     fast = block()  # type: ignore[operator]
-    plain = plain_depthwise(copy.deepcopy(fast))
+    plain = plain_layers(copy.deepcopy(fast))
     assert sum(isinstance(m, DepthwiseConv1d) for m in fast.modules()) == 1
     x = torch.randn(4, next(m for m in fast.modules() if isinstance(m, nn.Conv1d)).in_channels, 50)
     torch.testing.assert_close(fast(x), plain(x))
@@ -111,6 +112,48 @@ def test_params_and_macs_unchanged(spec: object) -> None:
     """count_params / count_macs give the same figures as for the plain nn.Conv1d build of the same architecture."""
     torch.manual_seed(0)
     fast = build_model(spec, 4, 5)  # type: ignore[arg-type]
-    plain = plain_depthwise(copy.deepcopy(fast))
+    plain = plain_layers(copy.deepcopy(fast))
     assert count_params(fast) == count_params(plain)
     assert count_macs(fast, (4, 256)) == count_macs(plain, (4, 256)) > 0
+
+
+@pytest.mark.parametrize("spec", [BUDGET_TIERS["mitbih"]["small"].default_student, TEACHERS["ecg"],
+                                  BUDGET_TIERS["mitbih"]["tiny"].default_student])
+def test_planar_network_matches_the_plain_one_in_outputs_features_and_gradients(spec: object) -> None:
+    """StagedCNN1d runs channels-last 2-D on the CPU: logits, stage features, input and parameter gradients and
+    the BN running statistics equal those of the stock (N, C, L) network with the same weights."""
+    torch.manual_seed(0)
+    fast = build_model(spec, 4, 5)  # type: ignore[arg-type]
+    plain = plain_layers(copy.deepcopy(fast))
+    assert fast.planar and not plain.planar
+    assert all(type(m) in (nn.Conv1d, nn.BatchNorm1d) for m in plain.modules() if isinstance(m, (nn.Conv1d,
+                                                                                                  nn.BatchNorm1d)))
+    x = torch.randn(6, 4, 256)
+    x_fast, x_plain = x.clone().requires_grad_(), x.clone().requires_grad_()
+    (logits_fast, feats_fast), (logits_plain, feats_plain) = fast.forward_features(x_fast), \
+        plain.forward_features(x_plain)
+    torch.testing.assert_close(logits_fast, logits_plain, rtol=1e-4, atol=1e-5)
+    for a, b in zip(feats_fast, feats_plain, strict=True):
+        assert a.shape == b.shape and a.dim() == 3
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    grad = torch.randn_like(logits_fast)
+    logits_fast.backward(grad)
+    logits_plain.backward(grad)
+    torch.testing.assert_close(x_fast.grad, x_plain.grad, rtol=1e-4, atol=1e-5)
+    for (name, p_fast), p_plain in zip(fast.named_parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(p_fast.grad, p_plain.grad, rtol=1e-3, atol=1e-5, msg=name)
+    for (name, b_fast), b_plain in zip(fast.named_buffers(), plain.buffers(), strict=True):
+        torch.testing.assert_close(b_fast, b_plain, msg=name)
+    stages_fast, stages_plain = fast.eval().forward_stages(x), plain.eval().forward_stages(x)
+    for a, b in zip(stages_fast, stages_plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_planar_layers_compute_what_their_parents_do() -> None:
+    torch.manual_seed(0)
+    conv, norm = planar.Conv1d(6, 10, 5, stride=2, padding=2, bias=True), planar.BatchNorm1d(6)
+    x = torch.randn(3, 6, 40)
+    torch.testing.assert_close(planar.from_planar(conv(planar.to_planar(x))), conv(x))
+    torch.testing.assert_close(planar.from_planar(norm(planar.to_planar(x))), norm(x))
+    with pytest.raises(ValueError, match="planar 4D"):
+        norm(torch.randn(2, 6, 1, 1, 4))

@@ -47,8 +47,24 @@ def test_best_epoch_rule_scores_the_epoch_its_signal_picks() -> None:
     assert study.pooled_metrics(epoch(9), (124,))["neg_loss"] == pytest.approx(-(5.0 + 1.0) / 60)
 
 
-def test_shard_argument_is_parsed_and_checked() -> None:
-    assert study.parse_shard("1/3") == (1, 3)
-    for bad in ("3/3", "x", "1-2", "-1/2"):
-        with pytest.raises(Exception, match="--shard"):
-            study.parse_shard(bad)
+def test_a_claimed_architecture_is_skipped_by_other_processes() -> None:
+    import multiprocessing
+
+    with study.claim("test-phase", "arch0") as mine:
+        assert mine
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            assert pool.apply(_try_claim, ("test-phase", "arch0")) is False
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        assert pool.apply(_try_claim, ("test-phase", "arch0")) is True
+
+
+def _try_claim(phase: str, name: str) -> bool:
+    import importlib.util as util
+    import sys as system
+
+    spec = util.spec_from_file_location("selection_study", Path(__file__).parents[1] / "tools" / "selection_study.py")
+    module = util.module_from_spec(spec)  # type: ignore[arg-type]
+    system.modules["selection_study"] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    with module.claim(phase, name) as mine:
+        return mine

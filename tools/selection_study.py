@@ -16,7 +16,7 @@ Design (inside DS1 only; DS2 is touched once, by ``confirm``):
 - ``confirm``: the chosen protocol (v2's validation records and rule) is trained on DS1 less its validation records
   and the same signal is compared with the DS2 macro-F1 - once.
 
-Run (from the repository root; 1 thread per process; the two folds can run side by side):
+Run (from the repository root; 1 thread per process; any number of processes can run one phase together):
     python tools/selection_study.py develop --fold 1 --data-root ../shared/data
     python tools/selection_study.py develop --fold 2 --data-root ../shared/data
     python tools/selection_study.py analyse
@@ -26,11 +26,15 @@ Run (from the repository root; 1 thread per process; the two folds can run side 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import itertools
 import json
 import random
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -181,23 +185,40 @@ def train_and_score(arch: ArchSpec, train: SplitArrays, scored: SplitArrays, epo
     return {"epochs": epochs_log, "wall_s": time.perf_counter() - start}
 
 
-def run_pool(phase: str, split: Split, data: dict[str, np.ndarray], epochs: int, seed: int, only: str | None,
-             shard: tuple[int, int] = (0, 1)) -> None:
-    """Train every architecture of the pool not yet stored for ``phase`` (``shard`` (k, n): every n-th from the
-    k-th, so n processes can share a phase)."""
+def run_pool(phase: str, split: Split, data: dict[str, np.ndarray], epochs: int, seed: int,
+             only: str | None) -> None:
+    """Train every architecture of the pool not yet stored for ``phase``. Several processes can share a phase: each
+    takes the next architecture no other process holds (an ``fcntl`` lock the kernel drops when its holder exits)."""
     train, scored = subset(data, split.train), subset(data, split.scored)
-    k, n = shard
-    for i, entry in enumerate(architecture_pool()):
-        if (only and entry["name"] != only) or i % n != k:
+    for entry in architecture_pool():
+        if only and entry["name"] != only:
             continue
         path = OUT / "runs" / phase / f"{entry['name']}.json"
-        if path.exists():
-            continue
-        result = train_and_score(ArchSpec.from_dict(entry["arch"]), train, scored, epochs, seed)
-        record = {"phase": phase, "split": {"train": split.train, "val": split.val, "test": split.test}, "seed": seed,
-                  "epochs_planned": epochs, "ema_decay": EMA_DECAY, **entry, **result}
-        atomic_write_text(path, json.dumps(record) + "\n")
+        with claim(phase, entry["name"]) as mine:
+            if not mine or path.exists():
+                continue
+            result = train_and_score(ArchSpec.from_dict(entry["arch"]), train, scored, epochs, seed)
+            record = {"phase": phase, "split": {"train": split.train, "val": split.val, "test": split.test},
+                      "seed": seed, "epochs_planned": epochs, "ema_decay": EMA_DECAY, **entry, **result}
+            atomic_write_text(path, json.dumps(record) + "\n")
         print(f"{phase} {entry['name']}: {result['wall_s']:.0f} s", flush=True)
+
+
+@contextlib.contextmanager
+def claim(phase: str, name: str) -> Iterator[bool]:
+    """Hold ``phase/name``'s lock while training it; yields False when another process holds it."""
+    folder = Path(tempfile.gettempdir()) / "kdnas-selection-study"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{phase}-{name}.lock", "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # -- analysis -------------------------------------------------------------------------------------------------------
@@ -279,17 +300,6 @@ def analysis_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` -> (K, N) with 0 <= K < N."""
-    try:
-        k, n = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--shard must look like K/N (e.g. 0/2), not {text!r}") from None
-    if not 0 <= k < n:
-        raise argparse.ArgumentTypeError(f"--shard {text}: need 0 <= K < N")
-    return k, n
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -300,8 +310,6 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--epochs", type=int, default=STUDY_EPOCHS)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--only", help="one architecture of the pool by name")
-        p.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="K/N",
-                       help="train only every N-th architecture from the K-th (run N processes with K = 0..N-1)")
         if name == "develop":
             p.add_argument("--fold", type=int, choices=sorted(PSEUDO_TEST), required=True)
         else:
@@ -322,14 +330,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     data = load_records(resolve_data_root(args.data_root), resolve_cache_dir(args.cache_dir))
     if args.command == "develop":
-        run_pool(f"develop{args.fold}", develop_split(args.fold), data, args.epochs, args.seed, args.only,
-                 args.shard)
+        run_pool(f"develop{args.fold}", develop_split(args.fold), data, args.epochs, args.seed, args.only)
     else:
         from datasets.mitbih import DS2
 
         val = VAL_SETS[args.val]
         run_pool("confirm", Split(train=tuple(r for r in DS1 if r not in val), val=val, test=DS2), data, args.epochs,
-                 args.seed, args.only, args.shard)
+                 args.seed, args.only)
     return 0
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from benchmark.nn import planar
 from benchmark.nn.depthwise import DepthwiseConv1d
 
 
 def conv_bn_act(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1,
                 act: bool = True) -> nn.Sequential:
-    """Conv (no bias) -> BN [-> ReLU]; a depthwise conv (``groups == c_in == c_out``) is a fast DepthwiseConv1d."""
+    """Conv (no bias) -> BN [-> ReLU]; a depthwise conv (``groups == c_in == c_out``) is a fast DepthwiseConv1d.
+    Every layer also runs on a planar input (``benchmark.nn.planar``)."""
     layers: list[nn.Module] = [
         conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups),
-        nn.BatchNorm1d(c_out),
+        planar.BatchNorm1d(c_out),
     ]
     if act:
         layers.append(nn.ReLU(inplace=True))
@@ -21,10 +23,11 @@ def conv_bn_act(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int
 
 def conv1d(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0, groups: int = 1,
            bias: bool = False) -> nn.Conv1d:
-    """``nn.Conv1d``, or its fast equivalent :class:`DepthwiseConv1d` when it is depthwise (same state dict)."""
+    """An ``nn.Conv1d`` that also runs planar, or its fast equivalent :class:`DepthwiseConv1d` when it is depthwise
+    (the same state dict either way)."""
     if groups > 1 and groups == c_in == c_out:
         return DepthwiseConv1d(c_in, c_out, kernel, stride=stride, padding=padding, bias=bias)
-    return nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=padding, groups=groups, bias=bias)
+    return planar.Conv1d(c_in, c_out, kernel, stride=stride, padding=padding, groups=groups, bias=bias)
 
 
 class SqueezeExcite(nn.Module):
@@ -33,7 +36,8 @@ class SqueezeExcite(nn.Module):
     def __init__(self, channels: int, ratio: float = 0.25) -> None:
         super().__init__()
         hidden = max(4, int(channels * ratio))
-        self.fc = nn.Sequential(nn.Conv1d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv1d(hidden, channels, 1))
+        self.fc = nn.Sequential(conv1d(channels, hidden, 1, bias=True), nn.ReLU(inplace=True),
+                                conv1d(hidden, channels, 1, bias=True))
 
     def forward(self, x: Tensor) -> Tensor:
         return x * self.fc(x.mean(dim=-1, keepdim=True)).sigmoid()

@@ -16,8 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from benchmark.nn import planar
 
-class DepthwiseConv1d(nn.Conv1d):
+
+class DepthwiseConv1d(planar.Conv1d):
     """``nn.Conv1d(channels, channels, kernel_size, groups=channels)`` with a faster CPU backward.
 
     Takes ``nn.Conv1d``'s arguments but ``groups`` (always ``channels``) and ``padding_mode`` (always zeros);
@@ -35,8 +37,8 @@ class DepthwiseConv1d(nn.Conv1d):
                          groups=channels, bias=bias, device=device, dtype=dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.device.type != "cpu":  # measured on CPU only; elsewhere the stock kernel (cuDNN's is not slow)
-            return super().forward(x)
+        if planar.is_planar(x) or x.device.type != "cpu":  # planar: the network is channels-last already;
+            return super().forward(x)  # not CPU: the stock kernel (measured on CPU only; cuDNN's is not slow)
         batched = x.dim() == 3
         x4 = (x if batched else x.unsqueeze(0)).unsqueeze(2).contiguous(memory_format=torch.channels_last)
         out = F.conv2d(x4, self.weight.unsqueeze(2), self.bias, (1, self.stride[0]), (0, self.padding[0]),
@@ -45,18 +47,27 @@ class DepthwiseConv1d(nn.Conv1d):
         return out if batched else out.squeeze(0)
 
 
-def plain_depthwise(module: nn.Module) -> nn.Module:
-    """``module`` with every :class:`DepthwiseConv1d` swapped, in place, for an equal plain ``nn.Conv1d``.
-
-    The reference implementation, for tests and the before/after benchmark; weights are shared, not copied.
-    """
+def plain_layers(module: nn.Module) -> nn.Module:
+    """``module`` with stock layers only, in place: every :class:`DepthwiseConv1d` and planar ``Conv1d`` becomes an
+    equal ``nn.Conv1d``, every planar ``BatchNorm1d`` an ``nn.BatchNorm1d``, and networks that run planar
+    (``planar`` attribute) run in (N, C, L). The reference implementation, for tests and the before/after benchmark;
+    parameters and buffers are shared, not copied."""
     for name, child in module.named_children():
-        if isinstance(child, DepthwiseConv1d):
+        if isinstance(child, planar.Conv1d):
             plain = nn.Conv1d(child.in_channels, child.out_channels, child.kernel_size[0], child.stride[0],
                               child.padding[0], child.dilation[0], child.groups, child.bias is not None,
                               device=child.weight.device, dtype=child.weight.dtype)
             plain.weight, plain.bias = child.weight, child.bias
             setattr(module, name, plain)
+        elif isinstance(child, planar.BatchNorm1d):
+            norm = nn.BatchNorm1d(child.num_features, child.eps, child.momentum, child.affine,
+                                  child.track_running_stats)
+            norm.weight, norm.bias = child.weight, child.bias
+            norm.running_mean, norm.running_var = child.running_mean, child.running_var
+            norm.num_batches_tracked = child.num_batches_tracked
+            setattr(module, name, norm)
         else:
-            plain_depthwise(child)
+            plain_layers(child)
+    if hasattr(module, "planar"):
+        module.planar = False
     return module

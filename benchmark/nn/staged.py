@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from benchmark.nn.blocks import BLOCKS, conv_bn_act
+from benchmark.nn.planar import from_planar, to_planar
 from benchmark.nn.specs import StagedCNNSpec, StageSpec
 
 __all__ = ["StageSpec", "StagedCNN1d", "StagedCNNSpec", "stage_shapes"]
@@ -36,34 +37,37 @@ class StagedCNN1d(nn.Module):
         self.feature_channels = [s.channels for s in spec.stages]
         self.dropout = nn.Dropout(spec.dropout) if spec.dropout > 0 else nn.Identity()
         self.classifier = nn.Linear(c_in, n_classes)
+        self.planar = True  # run channels-last 2-D on the CPU (same parameters and results; see ``_input``)
+
+    def _input(self, x: Tensor) -> Tensor:
+        """The stem's input: planar (channels-last 2-D, see ``benchmark.nn.planar``) on the CPU, where it trains
+        ~1.2-1.8x faster; (N, C, L) elsewhere and when ``planar`` is off."""
+        return to_planar(x) if self.planar and x.device.type == "cpu" and x.dim() == 3 else x
+
+    @staticmethod
+    def _output(out: Tensor) -> Tensor:
+        return from_planar(out) if out.dim() == 4 else out
+
+    def _head(self, out: Tensor) -> Tensor:
+        return self.classifier(self.dropout(out.mean(dim=(-2, -1) if out.dim() == 4 else -1)))
 
     def forward_features(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         features = []
-        out = self.stem(x)
+        out = self.stem(self._input(x))
         for stage in self.stages:
             out = stage(out)
-            features.append(out)
-        return self.classifier(self.dropout(out.mean(dim=-1))), features
+            features.append(self._output(out))
+        return self._head(out), features
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
         """The stem's output, then every stage's output (each stage's input and target, for block-wise KD)."""
-        outputs = [self.stem(x)]
+        outputs = [self.stem(self._input(x))]
         for stage in self.stages:
             outputs.append(stage(outputs[-1]))
-        return outputs
+        return [self._output(out) for out in outputs]
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.stem(x)
+        out = self.stem(self._input(x))
         for stage in self.stages:
             out = stage(out)
-        return self.classifier(self.dropout(out.mean(dim=-1)))
-
-
-@torch.no_grad()
-def stage_shapes(model: StagedCNN1d, input_shape: tuple[int, int]) -> list[tuple[int, int]]:
-    """(channels, length) of every stage output for one input of ``input_shape``."""
-    was_training = model.training
-    model.eval()
-    _, feats = model.forward_features(torch.zeros(1, *input_shape))
-    model.train(was_training)
-    return [tuple(f.shape[1:]) for f in feats]  # type: ignore[misc]
+        return self._head(out)

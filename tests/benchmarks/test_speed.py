@@ -10,9 +10,11 @@ step), so absolute times are only meaningful on a quiet machine.
 
 Measured and not adopted (side-by-side scripts, 1 thread, load ~10): ``torch.compile`` (inductor) of the ECG
 teacher's training step took 351 s to compile for a 1.05x faster step, less than it saves over the quick
-profile's ~12-minute teacher; the default student's did not finish compiling in 400 s. A whole-model
-channels_last layout (all convs and BatchNorm as 2-D ops) gave 1.2x on the student's step but hands other code
-non-contiguous stage features and hits slow mixed-layout element-wise kernels. Evaluation batch size (128-2048)
+profile's ~12-minute teacher; the default student's did not finish compiling in 400 s. Adopted since: the whole
+network in a channels-last 2-D layout on the CPU (``benchmark.nn.planar``: the input converted once, every conv and
+BatchNorm run as its 2-D twin on (N, C, 1, L), stage features handed back as (N, C, L) views); for the 1x1 convs a
+``F.linear`` on the channels-last view and, for the depthwise convs, a shifted-sum in that layout were both measured
+slower than oneDNN's channels-last kernels (1.0-1.2x and 3-4x). Evaluation batch size (128-2048)
 changed predict() time by < 10%, so ``Engine.eval_batch_size`` stays 2048. Run with::
 
     python -m pytest -m benchmark tests/benchmarks --data-root /work/shared/data -p no:cacheprovider
@@ -36,7 +38,7 @@ from torch import Tensor, nn
 from benchmark.engine import Batch, Engine, Objective, StepHook, TensorSplit, class_balanced_weights
 from benchmark.metrics import count_macs
 from benchmark.nn import ArchSpec, build_model
-from benchmark.nn.depthwise import DepthwiseConv1d, plain_depthwise
+from benchmark.nn.depthwise import DepthwiseConv1d, plain_layers
 from benchmark.optim import adamw
 from benchmark.protocol import BUDGET_TIERS, TEACHERS, TrainRecipe
 from benchmark.teachers import cross_entropy_objective, freeze
@@ -349,7 +351,7 @@ def student_stepper(spec: ArchSpec, plain_conv: bool, fused: bool, split: Tensor
     """Cross-entropy steps (as ``Engine.fit`` takes them) of a fresh model; "before": plain conv, foreach AdamW."""
     torch.manual_seed(SEED)
     model = build_model(spec, IN_CHANNELS, N_CLASSES)
-    model = plain_depthwise(model) if plain_conv else model
+    model = plain_layers(model) if plain_conv else model
     optimizer = (adamw(model.parameters(), LR, WEIGHT_DECAY) if fused
                  else torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY))
     objective = cross_entropy_objective()
@@ -357,14 +359,14 @@ def student_stepper(spec: ArchSpec, plain_conv: bool, fused: bool, split: Tensor
 
 
 def test_default_student_step_before_after(benchmark: BenchmarkFixture, report: Report) -> None:
-    """Default mitbih student's training step, batch 128: now (DepthwiseConv1d, fused AdamW) vs before (plain
-    ``nn.Conv1d`` depthwise, foreach AdamW), with each change alone reported beside it.
+    """Default mitbih student's training step, batch 128: now (planar channels-last network, fused AdamW) vs before
+    (stock ``nn.Conv1d``/``nn.BatchNorm1d`` in (N, C, L), foreach AdamW), with each change alone reported beside it.
 
-    Measured by this test twice (1 thread, 2-core machine at load 8-13): ``speedup`` (before/now) 1.12x both
-    times (246 vs 276 ms per step), the depthwise conv alone 1.05x, the fused optimiser alone 1.05x; a quieter
-    side-by-side script gave 1.08-1.17x. The issue's ≥ 2x target is not met on one thread: there the depthwise
-    conv was ~25% of the step (its backward ~3x, not 9x, its forward), and BatchNorm (~25%), the 1x1 and stem
-    convs make up most of the rest. Target ≤ 0.5x; asserted ceiling 1.0x (now no slower than before).
+    Measured by this test (1 thread, 2-core machine at load ~4): ``speedup`` (before/now) 1.73x (124 vs 222 ms per
+    step), the layout alone 1.60x, the fused optimiser alone 1.06x. With per-layer conversion of the depthwise
+    convs only (the previous fix) it was 1.12x. The issue's >= 2x target is not met: the profile of the planar step
+    shows the conv backward passes at ~40 % (oneDNN's channels-last kernels at 16-96 channels), BatchNorm forward +
+    backward ~25 %. Target <= 0.5x; asserted ceiling 0.8x.
     """
     split = synthetic_split()
     spec = BUDGET_TIERS["mitbih"]["small"].default_student
@@ -390,18 +392,18 @@ def test_default_student_step_before_after(benchmark: BenchmarkFixture, report: 
         fused_only_speedup=1 / ratios(times, "fused_only", "before")[0],
         **{f"{name}_step_ms": 1e3 * statistics.median(values) for name, values in times.items()},
     )
-    assert ratio <= 1.0, f"the default student's step is {ratio:.2f}x what it was before the fix (target ≤ 0.5x)"
+    assert ratio <= 0.8, f"the default student's step is {ratio:.2f}x what it was before the fix (target ≤ 0.5x)"
 
 
 def test_student_vs_teacher_gmacs(benchmark: BenchmarkFixture, report: Report) -> None:
     """Training throughput per MAC: default mitbih student (now and before the fix) vs the ECG teacher, batch 128.
 
     GMAC/s = 3 x forward MACs (``count_macs``) x batch / step time (forward, grad-input and grad-weight passes).
-    ``gap`` = student seconds per MAC / teacher seconds per MAC, median of paired rounds. Measured by this test
-    (1 thread, load 8-13): gap 4.3-4.5x now vs 4.7-5.0x before (student 0.60 GMAC/s, teacher 2.56 GMAC/s in the
-    quieter run; ~1.9 vs ~8.9 GMAC/s on a quieter machine). The issue's target (gap ≤ 2x) is not met: the
-    student's layers are 16-96 channels on 8-128 samples, too small for oneDNN's kernels to reach the teacher's
-    efficiency, and BatchNorm/ReLU cost per activation, not per MAC. Target ≤ 2x; asserted: smaller than before.
+    ``gap`` = student seconds per MAC / teacher seconds per MAC, median of paired rounds (both planar now). Measured
+    by this test (1 thread, load ~4): gap 3.25x now vs 5.5x before (student 1.19 GMAC/s, 0.71 before; teacher 3.89
+    GMAC/s). The issue's target (gap <= 2x) is not met: the student's layers are 16-96 channels on 8-128 samples,
+    too small for oneDNN's kernels to reach the teacher's efficiency, and BatchNorm/ReLU cost per activation, not
+    per MAC. Target <= 2x; asserted: smaller than before.
     """
     split = synthetic_split()
     student_spec, teacher_spec = BUDGET_TIERS["mitbih"]["small"].default_student, TEACHERS["ecg"]
