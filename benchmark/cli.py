@@ -88,9 +88,24 @@ def build_jobs(args: argparse.Namespace, data_root: Path, cache_dir: Path) -> li
     return [
         Job(JobKey(args.dataset, dataset.split_name(fold), budget, args.profile, method, seed,
                    variant_name(overrides.get(method, {}))),
-            str(data_root), str(cache_dir), fold=fold, device=args.device, method_config=overrides.get(method, {}))
+            str(data_root), str(cache_dir), fold=fold, device=args.device, method_config=overrides.get(method, {}),
+            models=model_sink(args))
         for fold in folds for seed in seeds for method in methods
     ]
+
+
+def model_sink(args: argparse.Namespace) -> Any:
+    """Where ``--save-models`` puts the deployed students (``--models-dir``, default beside the records); None
+    without it."""
+    from benchmark.models import ModelSink
+
+    if getattr(args, "models_dir", None) and not getattr(args, "save_models", False):
+        raise UsageError("--models-dir: only with --save-models")
+    if not getattr(args, "save_models", False):
+        return None
+    if args.models_dir:
+        check_writable_dir(Path(args.models_dir), "--models-dir")
+    return ModelSink(args.models_dir or args.results_dir, args.results_dir)
 
 
 def variant_name(options: dict[str, Any]) -> str:
@@ -369,6 +384,11 @@ def make_parser() -> argparse.ArgumentParser:
                                                                                    "option (repeatable)")
     p.add_argument("--fetch", action="store_true", help="download missing data from PhysioNet first")
     p.add_argument("--no-resume", action="store_true", help="rerun jobs that already have an OK record")
+    p.add_argument("--save-models", action="store_true",
+                   help="save each run's deployed student (weights + ArchSpec) and name it in the record; "
+                        "`benchmark.models.load_student(record)` rebuilds it")
+    p.add_argument("--models-dir", help="where --save-models writes (same layout as the records, seed<N>.pt; "
+                                        "default: beside each record in --results-dir)")
     p.add_argument("--dry-run", action="store_true", help="print what would run (jobs, estimated time) and stop")
     p.add_argument("--no-latency-step", action="store_true",
                    help="skip the quiet CPU-latency remeasurement of the new records at the end (never done for "
