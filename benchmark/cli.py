@@ -327,7 +327,7 @@ def cmd_audit_search(args: argparse.Namespace) -> int:
                      str(resolve_cache_dir(args.cache_dir)), args.device)
     for path in paths:
         report = audit_record(path, plan, say=lambda line: None if args.quiet else console.print(line, highlight=False))
-        summary, folder = report["summary"], audit_dir(Path(args.out), read_result(path))
+        summary, folder = report["summary"], audit_dir(Path(args.out), read_result(path).key)
         out.print(f"{report['record_label']}: {summary['retrained']} retrained, Kendall tau (val) "
                   f"{_fmt(summary['kendall_tau_val'])}, chosen percentile (val) "
                   f"{_fmt(summary['chosen_percentile_val'], 1)} -> {folder / 'audit.md'}", highlight=False)

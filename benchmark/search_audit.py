@@ -27,7 +27,7 @@ from benchmark.context import RunContext, metrics_from_logits
 from benchmark.engine import seed_everything
 from benchmark.metrics import count_params
 from benchmark.nn.arch import ArchSpec
-from benchmark.results import ResultError, RunResult, atomic_write_text, read_result
+from benchmark.results import JobKey, ResultError, RunResult, atomic_write_text, read_result
 from benchmark.runner import Job, build_context, load_bundle, resolve_device
 from datasets.base import DATASETS, DatasetBundle, stable_hash
 from methods import METHODS, Method
@@ -55,8 +55,8 @@ class Selected:
     roles: list[str]
 
 
-def audit_dir(out_dir: Path, record: RunResult) -> Path:
-    key = record.key
+def audit_dir(out_dir: Path, key: JobKey) -> Path:
+    """``<out>/<dataset>/<split>/<budget>/<profile>/<method>/seed<N>/``: one audit per record."""
     return Path(out_dir) / key.dataset / key.split / key.budget / key.profile / key.method_label / f"seed{key.seed}"
 
 
@@ -83,7 +83,7 @@ def audit_record(path: Path, plan: AuditPlan, say: Callable[[str], None] = log.i
     pool = method.candidate_pool(record.search_trace, ctx)
     selected = select(pool, lambda e: method.candidate_arch(e.candidate, ctx), plan.k, plan.seed,
                       ArchSpec.from_dict(record.arch).digest())
-    folder = audit_dir(plan.out_dir, record)
+    folder = audit_dir(plan.out_dir, record.key)
     base = {"record": record.key.label(), "method_config": record.config.get("method"),
             "protocol": record.config.get("protocol"), "data_checksum": record.data_checksum,
             "split_hash": record.split_hash, "seed": record.key.seed}
