@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from benchmark.results import ResultError
 from datasets.base import stable_hash
 
 
@@ -22,8 +23,9 @@ class UnbuildableCandidate(ValueError):
     """A traced candidate that is no network (e.g. over the parameter budget, never trained): the audit skips it."""
 
 
-class AuditUnsupported(ValueError):
-    """A method (or record) whose search trace cannot be turned into architectures; the message says why."""
+class AuditUnsupported(ResultError):
+    """A method (or record) whose search trace cannot be turned into architectures; the message says why (the CLI
+    prints it as one line, like any unreadable record)."""
 
 
 @dataclass(frozen=True)

@@ -80,9 +80,12 @@ def audit_record(path: Path, plan: AuditPlan, say: Callable[[str], None] = log.i
                           f"{bundle.data_checksum} vs {record.data_checksum}, split {bundle.split_hash} vs "
                           f"{record.split_hash})")
     ctx = build_context(job, bundle, resolve_device(plan.device))
-    pool = method.candidate_pool(record.search_trace, ctx)
-    selected = select(pool, lambda e: method.candidate_arch(e.candidate, ctx), plan.k, plan.seed,
-                      ArchSpec.from_dict(record.arch).digest())
+    try:
+        pool = method.candidate_pool(record.search_trace, ctx)
+        selected = select(pool, lambda e: method.candidate_arch(e.candidate, ctx), plan.k, plan.seed,
+                          ArchSpec.from_dict(record.arch).digest())
+    except AuditUnsupported as err:
+        raise AuditUnsupported(f"{path}: {err}") from None
     folder = audit_dir(plan.out_dir, record.key)
     base = {"record": record.key.label(), "method_config": record.config.get("method"),
             "protocol": record.config.get("protocol"), "data_checksum": record.data_checksum,
