@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmark {list,run,latency,leaderboard,show,data}``."""
+"""Command line: ``python -m benchmark {list,run,latency,leaderboard,show,audit-search,data}``."""
 
 from __future__ import annotations
 
@@ -88,9 +88,24 @@ def build_jobs(args: argparse.Namespace, data_root: Path, cache_dir: Path) -> li
     return [
         Job(JobKey(args.dataset, dataset.split_name(fold), budget, args.profile, method, seed,
                    variant_name(overrides.get(method, {}))),
-            str(data_root), str(cache_dir), fold=fold, device=args.device, method_config=overrides.get(method, {}))
+            str(data_root), str(cache_dir), fold=fold, device=args.device, method_config=overrides.get(method, {}),
+            models=model_sink(args))
         for fold in folds for seed in seeds for method in methods
     ]
+
+
+def model_sink(args: argparse.Namespace) -> Any:
+    """Where ``--save-models`` puts the deployed students (``--models-dir``, default beside the records); None
+    without it."""
+    from benchmark.models import ModelSink
+
+    if getattr(args, "models_dir", None) and not getattr(args, "save_models", False):
+        raise UsageError("--models-dir: only with --save-models")
+    if not getattr(args, "save_models", False):
+        return None
+    if args.models_dir:
+        check_writable_dir(Path(args.models_dir), "--models-dir")
+    return ModelSink(args.models_dir or args.results_dir, args.results_dir)
 
 
 def variant_name(options: dict[str, Any]) -> str:
@@ -291,6 +306,38 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_search(args: argparse.Namespace) -> int:
+    from benchmark.paths import resolve_cache_dir, resolve_data_root
+    from benchmark.results import ResultError, read_result
+    from benchmark.search_audit import AuditPlan, audit_dir, audit_record, auditable
+    from benchmark.show import expand_paths
+
+    if args.k < 1:
+        raise UsageError(f"--k: expected a number of candidates >= 1, got {args.k}")
+    check_writable_dir(Path(args.out), "--out")
+    paths = expand_paths(args.paths)
+    if len(paths) > 1:  # a folder or glob: audit the records that searched, say which were left out
+        skipped = [p for p in paths if not auditable(read_result(p))]
+        for path in skipped:
+            console.print(f"skip {path} (no search trace, or a failed record)", highlight=False)
+        paths = [p for p in paths if p not in skipped]
+        if not paths:
+            raise ResultError(f"{', '.join(args.paths)}: no record with a search trace")
+    plan = AuditPlan(args.k, args.seed, Path(args.out), str(resolve_data_root(args.data_root)),
+                     str(resolve_cache_dir(args.cache_dir)), args.device)
+    for path in paths:
+        report = audit_record(path, plan, say=lambda line: None if args.quiet else console.print(line, highlight=False))
+        summary, folder = report["summary"], audit_dir(Path(args.out), read_result(path).key)
+        out.print(f"{report['record_label']}: {summary['retrained']} retrained, Kendall tau (val) "
+                  f"{_fmt(summary['kendall_tau_val'])}, chosen percentile (val) "
+                  f"{_fmt(summary['chosen_percentile_val'], 1)} -> {folder / 'audit.md'}", highlight=False)
+    return 0
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     from benchmark.paths import resolve_data_root
     from datasets.base import DATASETS, DataError
@@ -369,6 +416,11 @@ def make_parser() -> argparse.ArgumentParser:
                                                                                    "option (repeatable)")
     p.add_argument("--fetch", action="store_true", help="download missing data from PhysioNet first")
     p.add_argument("--no-resume", action="store_true", help="rerun jobs that already have an OK record")
+    p.add_argument("--save-models", action="store_true",
+                   help="save each run's deployed student (weights + ArchSpec) and name it in the record; "
+                        "`benchmark.models.load_student(record)` rebuilds it")
+    p.add_argument("--models-dir", help="where --save-models writes (same layout as the records, seed<N>.pt; "
+                                        "default: beside each record in --results-dir)")
     p.add_argument("--dry-run", action="store_true", help="print what would run (jobs, estimated time) and stop")
     p.add_argument("--no-latency-step", action="store_true",
                    help="skip the quiet CPU-latency remeasurement of the new records at the end (never done for "
@@ -392,6 +444,20 @@ def make_parser() -> argparse.ArgumentParser:
     p = command("show", "show result records: one record in full, several as a table")
     p.add_argument("paths", nargs="+", help="result JSON files, folders (searched recursively) or globs")
     p.set_defaults(func=cmd_show)
+
+    p = command("audit-search", "retrain a NAS search's top-k and k random candidates from its record's trace; report "
+                                "Kendall tau (search score vs retrained) and the chosen architecture's percentile")
+    p.add_argument("paths", nargs="+", help="records of NAS methods, folders or globs (records without a search "
+                                            "trace are skipped)")
+    p.add_argument("--k", type=int, default=5, help="top-k candidates by search score, plus k at random (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random draw (retraining uses the record's seed)")
+    p.add_argument("--out", default="audits", help="output folder: <out>/<record label>/audit.{md,json} (default "
+                                                   "audits/)")
+    p.add_argument("--cache-dir", help="preprocessed data and teachers (default $KDNAS_CACHE, else "
+                                       "~/.cache/kdnas-bench/cache)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present) | cpu | cuda | cuda:N")
+    data_options(p)
+    p.set_defaults(func=cmd_audit_search)
 
     data = command("data", "download or check datasets").add_subparsers(dest="data_command", required=True,
                                                                          metavar="ACTION")

@@ -65,6 +65,7 @@ class RunResult:
     train_wall_s: float = 0.0
     arch: dict[str, Any] = field(default_factory=dict)
     search_trace: list[dict[str, Any]] = field(default_factory=list)  # candidate, fidelity, score, cost per evaluation
+    model: dict[str, Any] = field(default_factory=dict)  # saved student (--save-models): path, sha256; benchmark.models
     config: dict[str, Any] = field(default_factory=dict)  # method config + protocol, as data
     split_hash: str = ""
     data_checksum: str = ""

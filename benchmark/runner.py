@@ -19,6 +19,7 @@ from benchmark.context import RunContext, metrics_from_logits
 from benchmark.engine import CostMeter, Engine, seed_everything
 from benchmark.joblock import JobLocks
 from benchmark.metrics import count_macs, count_params, summarise_model
+from benchmark.models import ModelSink, save_student
 from benchmark.nn.arch import build_model
 from benchmark.progress import emit, epoch_callback
 from benchmark.protocol import PROTOCOL_VERSION, Protocol, make_protocol
@@ -47,6 +48,7 @@ class Job:
     device: str = "auto"
     method_config: dict[str, Any] = field(default_factory=dict)
     progress: Any = None  # a queue for benchmark.progress.emit (phases, epochs); None: no reports
+    models: ModelSink | None = None  # save the deployed student there (``run --save-models``); None: do not
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -164,6 +166,8 @@ def run_one(job: Job) -> RunResult:
         if method.uses_teacher:
             result.teacher = teacher_info(ctx, method.uses_ensemble)
         result.search_trace = ctx.search_trace
+        if job.models is not None:
+            result.model = save_student(model, arch, bundle.input_shape[0], bundle.n_classes, job.models, key)
         result.status = "ok"
         result.provenance = {**origin, "notes": ctx.notes}
     except Exception as err:  # a failing job becomes a failed record; the sweep goes on

@@ -46,6 +46,8 @@ def show(patterns: Sequence[str]) -> Iterator[RenderableType]:
         yield result_table(result, str(path))
         if result.metrics.get("confusion"):
             yield confusion_table(result)
+        if result.history:
+            yield history_table(result)
         yield Syntax(json.dumps(result.config.get("method", {}), indent=2, sort_keys=True), "json",
                      background_color="default")
     else:
@@ -90,6 +92,24 @@ def confusion_table(result: RunResult) -> Table:
     return table
 
 
+def history_table(result: RunResult) -> Table:
+    """Earlier attempts of this job, oldest first (``benchmark.resume``: failed reruns kept beside an OK record,
+    superseded records): when, at which commit and protocol, and how each ended."""
+    table = Table(title=f"history: {len(result.history)} earlier attempt(s), oldest first")
+    for col in ("#", "status", "finished", "commit", "protocol", "data checksum", "outcome"):
+        table.add_column(col, overflow="fold")
+    for i, entry in enumerate(result.history, 1):
+        f1 = entry.get("macro_f1")
+        outcome = str(entry.get("error") or "")
+        if entry.get("status") == "ok":
+            outcome = f"test macro-F1 {f1:.4f}" if isinstance(f1, (int, float)) else ""
+        commit = entry.get("git_commit") or "?"
+        table.add_row(str(i), str(entry.get("status", "?")), str(entry.get("finished_at") or "?"), str(commit)[:12],
+                      f"v{entry['protocol_version']}" if entry.get("protocol_version") is not None else "?",
+                      str(entry.get("data_checksum") or "?"), outcome)
+    return table
+
+
 def result_table(result: RunResult, source: str) -> Table:
     table = Table(title=f"{source} — {result.key.label()} [{result.status}]", show_header=False)
     table.add_column("field", style="bold")
@@ -117,6 +137,8 @@ def result_table(result: RunResult, source: str) -> Table:
     table.add_row("search cost", f"{result.search_cost:.2f} units, {result.search_wall_s:.1f} s")
     table.add_row("train cost", f"{result.train_cost:.2f} units, {result.train_wall_s:.1f} s")
     table.add_row("arch", json.dumps(result.arch))
+    if result.model:
+        table.add_row("saved model", f"{result.model.get('path')} (sha256 {str(result.model.get('sha256'))[:12]}…)")
     table.add_row("split hash / data checksum", f"{result.split_hash} / {result.data_checksum}")
     prov = result.provenance
     table.add_row("provenance", f"{prov.get('git_commit', '?')} · {prov.get('hardware', '?')} · "

@@ -56,6 +56,7 @@ import optuna
 import torch
 from torch import Tensor, nn
 
+from benchmark.candidates import AuditUnsupported, UnbuildableCandidate
 from benchmark.context import RunContext
 from benchmark.nn.arch import ArchSpec
 from benchmark.protocol import TrainRecipe
@@ -136,7 +137,7 @@ class AutoKD(Method):
             entry: dict[str, Any] = {"trial": trial.number, "generator": generator.to_dict(), **kd,
                                      "sampler": "random" if trial.number < cfg.n_startup_trials else "tpe"}
             trace.append(entry)
-            candidate = {"generator": generator.to_dict(), **kd}
+            candidate = {"trial": trial.number, "generator": generator.to_dict(), **kd}  # trial: its structure's seed
             if arch is None:  # even base width 4 is over the budget: the worst score, no training
                 study.tell(trial, 0.0)
                 entry.update(state="over budget", score=0.0, epochs=0)
@@ -188,6 +189,25 @@ class AutoKD(Method):
     def distill(self, arch: ArchSpec, ctx: RunContext) -> nn.Module:
         ctx.notes["kd"] = dict(self.kd)
         return distill_with_hinton_kd(arch, ctx, self.kd["alpha"], self.kd["temperature"])
+
+    def candidate_arch(self, candidate: dict[str, Any], ctx: RunContext) -> ArchSpec:
+        """A traced trial's network: its generator's structure (seeded by the run's seed and the trial number), width
+        fitted to the budget, exactly as the search built it."""
+        if "trial" not in candidate:
+            raise AuditUnsupported("this autokd record predates trial numbers in its search trace; rerun it")
+        stem = ctx.default_student.params
+        structure = sample_structure(GeneratorParams(**candidate["generator"]),
+                                     seed=ctx.seed * 100_003 + int(candidate["trial"]))
+        arch = fit_width(structure, int(stem.get("stem_kernel", 7)), int(stem.get("stem_stride", 2)),
+                         ctx.data.input_shape[0], ctx.data.n_classes, ctx.max_params)
+        if arch is None:
+            raise UnbuildableCandidate(f"trial {candidate['trial']} is over the parameter budget at every width")
+        return arch
+
+    def retrain_candidate(self, candidate: dict[str, Any], ctx: RunContext) -> nn.Module:
+        """A trial retrained as the final student would be: Hinton KD with the trial's own τ and α."""
+        arch = self.candidate_arch(candidate, ctx)
+        return distill_with_hinton_kd(arch, ctx, float(candidate["alpha"]), float(candidate["temperature"]))
 
 
 def make_pruner(max_epochs: int, eta: int) -> optuna.pruners.BasePruner:

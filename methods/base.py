@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
+from benchmark.candidates import AuditUnsupported, CandidatePool, TracePool
 from benchmark.context import RunContext
 from benchmark.nn.arch import ArchSpec
 from benchmark.registry import Registry
@@ -65,6 +66,21 @@ class Method(ABC):
     @abstractmethod
     def distill(self, arch: ArchSpec, ctx: RunContext) -> nn.Module:
         """Train the final student of architecture ``arch`` (phase "final") and return it."""
+
+    # -- search audit (``benchmark audit-search``): rebuilding the candidates of a stored search trace --------------
+    def candidate_pool(self, trace: list[dict[str, Any]], ctx: RunContext) -> CandidatePool:
+        """The distinct candidates of a stored ``search_trace``; default: one per distinct candidate dict."""
+        return TracePool(trace)
+
+    def candidate_arch(self, candidate: dict[str, Any], ctx: RunContext) -> ArchSpec:
+        """The architecture of one traced candidate (raise ``UnbuildableCandidate`` for one that is no network)."""
+        raise AuditUnsupported(f"{type(self).__name__} cannot rebuild its search candidates as architectures "
+                               "(it implements no Method.candidate_arch)")
+
+    def retrain_candidate(self, candidate: dict[str, Any], ctx: RunContext) -> nn.Module:
+        """Train a traced candidate from scratch as the method trains its final student; default: ``distill`` of
+        ``candidate_arch`` (a method whose candidates carry training options too, e.g. KD τ and α, overrides it)."""
+        return self.distill(self.candidate_arch(candidate, ctx), ctx)
 
 
 METHODS: Registry[type[Method]] = Registry("method")

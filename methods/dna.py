@@ -70,13 +70,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from benchmark.candidates import AuditUnsupported
 from benchmark.context import RunContext
 from benchmark.engine import TRAIN_PASSES, Batch
 from benchmark.metrics import count_macs
 from benchmark.nn.arch import ArchSpec
-from benchmark.nn.staged import StagedCNN1d
+from benchmark.nn.staged import StagedCNN1d, StagedCNNSpec
 from benchmark.teachers import cross_entropy_objective
 from methods.base import Method, MethodConfig, register_method
+from methods.block_combinations import BlockCombinationPool
 from methods.config_checks import Check, at_least, between, one_of, positive
 from methods.spaces.mbconv1d import (
     BlockSupernet,
@@ -374,6 +376,33 @@ class DNA(Method):
                       macs_per_sample=lambda: TRAIN_PASSES * macs(trainer.block.path))
         return {"block": block, "epochs": fit.epochs_run, "stopped": fit.stopped, "cost_units": fit.cost_units,
                 "feature_mse": [h.get("feature_mse") for h in fit.history], "wall_s": fit.wall_s}
+
+    def audit_space(self, ctx: RunContext) -> MBConvSpace:
+        """The search space of a run, rebuilt from the protocol's teacher architecture (the trained teacher's spec)."""
+        if ctx.protocol.teacher_arch.family != "staged_cnn":
+            raise AuditUnsupported(f"dna needs a staged teacher, not {ctx.protocol.teacher_arch.family!r}")
+        spec = StagedCNNSpec.from_dict(ctx.protocol.teacher_arch.params)
+        cfg = self.config
+        return for_teacher((spec.stem_channels, spec.stem_kernel, spec.stem_stride), [s.channels for s in spec.stages],
+                           [s.stride for s in spec.stages], self.ops, cfg.layers, cfg.width_mult, ctx.max_params,
+                           ctx.data.input_shape[0], ctx.data.n_classes)
+
+    def candidate_pool(self, trace: list[dict[str, Any]], ctx: RunContext) -> BlockCombinationPool:
+        """Whole networks, one traced path per block, scored by the sum of the paths' scores (-potential) as the
+        traversal ranks them, within the budget left after the stem and classifier."""
+        space = self.audit_space(ctx)
+        blocks: list[dict[tuple[str, ...], tuple[list[str], float, int]]] = [{} for _ in space.blocks]
+        for row in trace:
+            cand = row["candidate"]
+            blocks[int(cand["block"])][tuple(cand["ops"])] = (list(cand["ops"]), float(row["score"]),
+                                                               int(cand["params"]))
+        fixed = fixed_params(space, ctx.data.input_shape[0], ctx.data.n_classes)
+        return BlockCombinationPool([list(b.values()) for b in blocks], ctx.max_params - fixed,
+                                    f"sum over blocks of -{self.config.potential} (block supernets)")
+
+    def candidate_arch(self, candidate: dict[str, Any], ctx: RunContext) -> ArchSpec:
+        """A combination ``{"paths": [[op, ...] per block]}`` in the run's space."""
+        return to_arch(self.audit_space(ctx), [tuple(path) for path in candidate["paths"]])
 
     def distill(self, arch: ArchSpec, ctx: RunContext) -> nn.Module:
         if self.config.final_kd:

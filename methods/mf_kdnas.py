@@ -205,6 +205,11 @@ class MFKDNAS(Method):
     def distill(self, arch: ArchSpec, ctx: RunContext) -> nn.Module:
         return distill_with_hinton_kd(arch, ctx, self.config.alpha, self.config.temperature)
 
+    def candidate_arch(self, candidate: dict[str, Any], ctx: RunContext) -> ArchSpec:
+        """A traced grid point (``{"depths": [...], "widths": [...]}``) around the protocol's default student."""
+        base = StagedCNNSpec.from_dict(ctx.default_student.params)
+        return to_arch(base, Candidate(tuple(candidate["depths"]), tuple(candidate["widths"])))
+
     def _low_objective(self) -> Callable[[nn.Module, Batch], dict[str, Tensor]]:
         if self.config.low_loss == "ce":
             return cross_entropy_objective()

@@ -415,6 +415,11 @@ class MPKDNAS(Method):
                  "best_params": standalone_params(space, best, ctx.data.input_shape[0], ctx.data.n_classes)}
         return best, trace
 
+    def candidate_arch(self, candidate: dict[str, Any], ctx: RunContext) -> ArchSpec:
+        """A traced sub-network (``{"stages": [StageChoice as dict, ...]}``) in the run's search space."""
+        space = SearchSpace.for_budget(ctx.max_params, input_length=ctx.data.input_shape[-1])
+        return to_arch(space, tuple(StageChoice(**stage) for stage in candidate["stages"]))
+
     def distill(self, arch: ArchSpec, ctx: RunContext) -> nn.Module:
         targets = self.teacher_targets(ctx)
         backbone = ctx.build(arch)

@@ -53,6 +53,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from benchmark.candidates import CandidatePool, TracePool, UnbuildableCandidate
 from benchmark.context import RunContext
 from benchmark.engine import TRAIN_PASSES, CostMeter
 from benchmark.nn.arch import ArchSpec
@@ -125,6 +126,18 @@ class OracleKD(Method):
         ctx.fit(model, oracle_kd_objective(cfg.weight, cfg.temperature, ctx.recipe.label_smoothing), phase="final",
                 extras=self._oracle_extras(ctx))
         return model
+
+    def candidate_pool(self, trace: list[dict[str, Any]], ctx: RunContext) -> CandidatePool:
+        """One entry per distinct child (its ops), whether the controller or the final derivation sampled it."""
+        return TracePool(trace, key=lambda candidate: candidate["ops"])
+
+    def candidate_arch(self, candidate: dict[str, Any], ctx: RunContext) -> ArchSpec:
+        """A traced child (``{"ops": [...]}``) with its width fitted to the budget, as the search derives its pick."""
+        fitted = fit_width(StagedCNNSpec.from_dict(ctx.default_student.params), candidate["ops"],
+                           ctx.data.input_shape[0], ctx.data.n_classes, ctx.max_params)
+        if fitted is None:
+            raise UnbuildableCandidate(f"child {candidate['ops']} is over the parameter budget at every width")
+        return fitted[0]
 
     def _oracle_extras(self, ctx: RunContext) -> dict[str, Tensor]:
         """Per-sample Oracle KD targets on the training split, from the members' cached logits (computed once)."""

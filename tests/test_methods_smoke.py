@@ -4,11 +4,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from benchmark.metrics import classification_metrics
+from benchmark.nn.arch import ArchSpec
 from benchmark.protocol import PROFILES
 from benchmark.results import JobKey
-from benchmark.runner import Job, run_one
+from benchmark.runner import Job, build_context, load_bundle, run_one
+from benchmark.search_audit import select
 from datasets.synthetic import Synthetic
 from methods import METHODS
 
@@ -42,6 +45,14 @@ def test_smoke_run(method: str, cache: Path, tmp_path: Path, majority_macro_f1: 
     # batch of a large supernet is ~4 units, so allow half the budget of overrun (cost units are MACs, not epochs)
     assert result.search_cost <= 1.5 * PROFILES["smoke"].search_budget
     assert result.train_cost > 0
+    if result.search_trace:  # a NAS method: `audit-search` can rebuild its traced candidates, the chosen one among them
+        job = Job(key, str(tmp_path), str(cache), device="cpu")
+        ctx = build_context(job, load_bundle(job), torch.device("cpu"))
+        instance = METHODS.get(method)()
+        pool = instance.candidate_pool(result.search_trace, ctx)
+        picked = select(pool, lambda e: instance.candidate_arch(e.candidate, ctx), 1, 0,
+                        ArchSpec.from_dict(result.arch).digest())
+        assert len(pool) >= 2 and any("chosen" in item.roles for item in picked), "chosen arch not in the trace"
 
 
 @pytest.mark.parametrize("method", METHODS.names())

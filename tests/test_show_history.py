@@ -1,0 +1,37 @@
+"""``benchmark show`` on one record lists its history: earlier failed reruns and superseded records."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from benchmark.cli import main
+from benchmark.results import JobKey, RunResult, write_result
+from benchmark.show import show
+
+
+def rendered(path: Path) -> str:
+    """What ``show`` prints for one record, on a console wide enough that no cell folds."""
+    console = Console(file=io.StringIO(), width=250)
+    for renderable in show([str(path)]):
+        console.print(renderable)
+    return " ".join(console.file.getvalue().split())  # type: ignore[attr-defined]
+
+
+def test_show_lists_the_records_earlier_attempts(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    key = JobKey("synthetic", "fixed", "small", "smoke", "student", 0)
+    history = [{"status": "ok", "finished_at": "2026-11-30T10:00:00+00:00", "git_commit": "abcdef1234567890",
+                "data_checksum": "d1", "protocol_version": 1, "macro_f1": 0.61234},
+               {"status": "failed", "finished_at": None, "git_commit": None, "data_checksum": "",
+                "protocol_version": 2, "error": "WorkerDied: worker process exited"}]
+    path = write_result(tmp_path, RunResult(key=key, status="ok", protocol_version=2, history=history))
+    assert main(["show", str(path)]) == 0 and "history" in capsys.readouterr().out
+    text = rendered(path)
+    assert "history: 2 earlier attempt(s)" in text
+    assert "2026-11-30T10:00:00+00:00" in text and "abcdef123456" in text and "test macro-F1 0.6123" in text
+    assert "WorkerDied: worker process exited" in text and "v1" in text and "v2" in text
+    path = write_result(tmp_path, RunResult(key=key, status="ok"))
+    assert "history" not in rendered(path)  # no earlier attempt: no table
