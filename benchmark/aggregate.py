@@ -339,7 +339,8 @@ def _row(key: tuple[Any, ...], runs: pd.DataFrame, n_failed: int) -> dict[str, A
     reference, ablation = bool(runs["reference"].any()), bool(first["variant"])
     mean, std = _mean_std(runs["main"])
     interval = _interval(runs)
-    row.update(method=first["method"], variant=first["variant"], reference=reference, ablation=ablation,
+    row.update(cv_scheme=first["cv_scheme"], method=first["method"], variant=first["variant"], reference=reference,
+               ablation=ablation,
                table=_table_of(reference, ablation, len(seeds)), n_seeds=len(seeds), seeds=seeds,
                main_metric=first["main_metric"], mean=mean, std=std, ci_low=interval.low, ci_high=interval.high,
                ci_kind=interval.kind)
@@ -349,7 +350,8 @@ def _row(key: tuple[Any, ...], runs: pd.DataFrame, n_failed: int) -> dict[str, A
         row[column] = _mean_std(runs[column])[0]
     row.update(hardware=_joined(", ".join(runs["hardware"]).split(", ")),
                latency_hw=Counter(runs["latency_hw"]).most_common(1)[0][0],
-               teacher_ids=tuple(sorted({t for ids in runs["teacher_ids"] for t in ids})), n_failed=n_failed)
+               teacher_ids=tuple(sorted({t for ids in runs["teacher_ids"] for t in ids})), classes=first["classes"],
+               n_failed=n_failed)
     for column in [c for c in runs.columns if c.split(":")[0] in ("f1", "se", "ppv")]:
         row[column], row[f"{column}_std"] = _mean_std(runs[column])
     return row
