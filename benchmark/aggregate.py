@@ -38,6 +38,13 @@ MEAN_COLUMNS: tuple[str, ...] = ("param_budget", "latency_ms", "latency_iqr_ms",
                                  "search_wall_s", "train_wall_s")  # fmt: skip
 PER_CLASS_FIELDS: tuple[tuple[str, str], ...] = (("f1", "f1"), ("se", "sensitivity"), ("ppv", "ppv"))
 RANKED, REFERENCE, FEW_SEEDS, ABLATION = "ranked", "reference", "few_seeds", "ablation"
+AGGREGATE_COLUMNS: tuple[str, ...] = (  # the fixed columns of ``aggregate``; per-class columns follow them
+    *GROUP_COLUMNS, "cv_scheme", "method", "variant", "reference", "ablation", "table", "rank", "n_seeds", "seeds",
+    "main_metric", "mean", "std", "ci_low", "ci_high", "ci_kind",
+    *[c for s in SPREAD_COLUMNS for c in (s, f"{s}_std")], *MEAN_COLUMNS, "hardware", "latency_hw", "teacher_ids",
+    "classes", "n_failed",
+    *[f"vs_{b}_{part}" for b in BASELINES for part in ("diff", "low", "high", "p", "test", "n")],
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -403,9 +410,7 @@ def aggregate(results: Iterable[RunResult]) -> pd.DataFrame:
     _with_comparisons(rows, runs_of)
     frame = pd.DataFrame(rows)
     if frame.empty:
-        frame = pd.DataFrame(columns=[*GROUP_COLUMNS, "method", "variant", "reference", "ablation", "table", "rank",
-                                      "n_seeds", "seeds", "main_metric", "mean", "std", "ci_low", "ci_high",
-                                      "ci_kind"])  # fmt: skip
+        frame = pd.DataFrame(columns=list(AGGREGATE_COLUMNS))
     else:
         frame = _with_ranks(frame)
         order = {RANKED: 0, REFERENCE: 1, FEW_SEEDS: 2, ABLATION: 3}
@@ -413,8 +418,7 @@ def aggregate(results: Iterable[RunResult]) -> pd.DataFrame:
         frame["_neg"] = -frame["mean"].fillna(-math.inf)
         frame = frame.sort_values([*TABLE_COLUMNS, "_order", "_neg", "method_label"], kind="stable")
         frame = frame.drop(columns=["_order", "_neg"]).reset_index(drop=True)
-        columns = list(frame.columns)
-        columns.insert(columns.index("table") + 1, columns.pop(columns.index("rank")))
-        frame = frame[columns]
+        per_class = [c for c in frame.columns if c not in AGGREGATE_COLUMNS]
+        frame = frame[[*AGGREGATE_COLUMNS, *per_class]]
     frame.attrs["notes"] = runs.attrs["notes"]
     return frame
