@@ -171,29 +171,33 @@ def _run_row(first: RunResult, records: Sequence[RunResult], metrics: Mapping[st
     return row
 
 
-def _runs(records: Sequence[RunResult]) -> tuple[list[dict[str, Any]], dict[Unit, tuple[int, ...]]]:
-    """Run rows of the OK records (fold records pooled per run) and the folds each pooled run holds."""
+def _fold_units(records: Sequence[RunResult]) -> dict[Unit, list[RunResult]]:
+    """The OK fold records of each cross-validated run, in ``records`` order; raise when a fold appears twice."""
     units: dict[Unit, list[RunResult]] = {}
-    rows = []
     for record in records:
-        if not record.ok:
-            continue
-        if _is_fold(record):
+        if record.ok and _is_fold(record):
             units.setdefault(_unit(record), []).append(record)
-        else:
-            groups = record.test_confusion_by_group or None
-            rows.append(_run_row(record, [record], record.metrics, groups, ()))
-    pooled: dict[Unit, tuple[int, ...]] = {}
-    for unit, folds in units.items():
+    for folds in units.values():
         numbers = sorted(int(r.fold) for r in folds)  # type: ignore[arg-type]
         if len(set(numbers)) != len(numbers):
             raise ValueError(f"{folds[0].key.label()}: a fold appears twice among {numbers}")
+    return units
+
+
+def _folds_of(folds: Sequence[RunResult]) -> tuple[int, ...]:
+    return tuple(sorted(int(r.fold) for r in folds))  # type: ignore[arg-type]
+
+
+def _runs(records: Sequence[RunResult]) -> list[dict[str, Any]]:
+    """Run rows of the OK records: a fixed-split record as it is, the folds of a cross-validated run pooled."""
+    rows = [_run_row(r, [r], r.metrics, r.test_confusion_by_group or None, ()) for r in records
+            if r.ok and not _is_fold(r)]  # fmt: skip
+    for folds in _fold_units(records).values():
         classes, scored = _class_order(folds)
         total = sum(np.asarray(r.metrics["confusion"], dtype=np.int64) for r in folds)
         metrics = metrics_from_confusion(total, classes, scored)
-        pooled[unit] = tuple(numbers)
-        rows.append(_run_row(folds[0], folds, metrics, _merged_groups(folds), tuple(numbers)))
-    return rows, pooled
+        rows.append(_run_row(folds[0], folds, metrics, _merged_groups(folds), _folds_of(folds)))
+    return rows
 
 
 def _ok_current(results: Iterable[RunResult]) -> tuple[list[RunResult], list[str]]:
@@ -210,7 +214,7 @@ def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
     not recorded) and per-class ``f1:``/``se:``/``ppv:`` fractions. ``frame.attrs["notes"]``: records left out.
     """
     records, notes = _ok_current(results)
-    rows, _ = _runs(records)
+    rows = _runs(records)
     frame = pd.DataFrame(rows, columns=_run_columns(rows))
     frame.attrs["notes"] = notes
     return frame
@@ -264,7 +268,7 @@ def failures_frame(results: Iterable[RunResult]) -> pd.DataFrame:
     """One row per failed record of the current versions: its table columns, method label, seed, fold (-1 for
     none), the first line of its error and its hardware."""
     records, _ = _ok_current(results)
-    _, pooled = _runs(records)
+    pooled = {unit: _folds_of(folds) for unit, folds in _fold_units(records).items()}
     rows = [{"dataset": r.key.dataset, "budget": r.key.budget, "profile": r.key.profile,
              **_failure_table(r, pooled), "method_label": r.key.method_label, "seed": r.key.seed,
              "fold": -1 if r.fold is None else r.fold, "error": _first_line(r.error),
