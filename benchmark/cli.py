@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmark {list,run,latency,leaderboard,show,audit-search,data}``."""
+"""Command line: ``python -m benchmark {list,run,latency,leaderboard,export,show,audit-search,data}``."""
 
 from __future__ import annotations
 
@@ -292,6 +292,18 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from benchmark.export import export_format, write_table
+    from benchmark.results import ResultError, load, load_runs
+
+    fmt = export_format(Path(args.out), args.format)
+    if not Path(args.results_dir).is_dir():
+        raise ResultError(f"{args.results_dir}: no such results folder (--results-dir)")
+    frame = load_runs(args.results_dir) if args.runs else load(args.results_dir)
+    out.print(f"wrote {write_table(frame, Path(args.out), fmt)} ({len(frame)} rows, {fmt})")
+    return 0
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from benchmark.results import ResultError
     from benchmark.show import show
@@ -440,6 +452,14 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results", help="records to read (default results/)")
     p.add_argument("--out", default="leaderboards", help="output folder (default leaderboards/)")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = command("export", "write the leaderboard table (benchmark.results.load) as CSV or Parquet")
+    p.add_argument("--results-dir", default="results", help="records to read (default results/)")
+    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--format", choices=("csv", "parquet"), help="default: from --out's suffix (.parquet), else csv; "
+                                                                 "parquet needs pyarrow")
+    p.add_argument("--runs", action="store_true", help="one row per run (benchmark.results.load_runs) instead")
+    p.set_defaults(func=cmd_export)
 
     p = command("show", "show result records: one record in full, several as a table")
     p.add_argument("paths", nargs="+", help="result JSON files, folders (searched recursively) or globs")

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmark.results import RunResult, atomic_write_text, read_result
+from benchmark.atomic import atomic_write_text
+from benchmark.results import RunResult, read_result
 
 
 def record_input_shape(result: RunResult) -> tuple[int, int]:

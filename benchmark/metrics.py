@@ -79,6 +79,26 @@ def metrics_from_confusion(
     return classification_metrics(np.repeat(true_idx, flat), np.repeat(pred_idx, flat), classes, scored_classes)
 
 
+def confusion_by_group(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
+                       groups: Sequence[Any] | np.ndarray, n_classes: int) -> dict[str, list[list[int]]]:
+    """``{group: confusion matrix}`` of each group's rows (a patient: MIT-BIH record, Sleep-EDF subject), rows true
+    classes and columns predicted ones; the matrices sum to the whole split's confusion matrix."""
+    true = np.asarray(y_true, dtype=np.int64).ravel()
+    pred = np.asarray(y_pred, dtype=np.int64).ravel()
+    names = np.asarray(groups).ravel()
+    if not (true.size == pred.size == names.size):
+        raise ValueError(f"y_true, y_pred and groups differ in length: {true.size}, {pred.size}, {names.size}")
+    if true.size:
+        _check_labels(true, pred, n_classes)
+    out: dict[str, list[list[int]]] = {}
+    for name in np.unique(names):
+        rows = names == name
+        counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+        np.add.at(counts, (true[rows], pred[rows]), 1)
+        out[str(name)] = counts.tolist()
+    return out
+
+
 def _confusion_counts(confusion: Sequence[Sequence[int]] | np.ndarray, n_classes: int) -> np.ndarray:
     """The matrix as a non-negative int64 array of shape (n_classes, n_classes); raise otherwise."""
     array = np.asarray(confusion)

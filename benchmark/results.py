@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-SCHEMA_VERSION = 2  # 2: protocol_version and history fields (a version-1 record reads with their defaults)
-READABLE_SCHEMAS = (1, 2)
+from benchmark.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# 2: protocol_version and history; 3: fold, cv, reference, main_metric, teacher_ids, test_confusion_by_group.
+# Older records are upgraded on reading (benchmark.record_upgrade): missing fields derived where possible.
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = (1, 2, 3)
+__all__ = ["SCHEMA_VERSION", "CrossValidation", "JobKey", "NewerSchemaError", "ResultError", "RunResult",
+           "atomic_write_text", "load", "load_results", "load_runs", "read_result", "results_path", "write_result"]
 
 
 class ResultError(ValueError):
@@ -40,6 +48,26 @@ class JobKey:
 
     def label(self) -> str:
         return f"{self.dataset}/{self.split}/{self.budget}/{self.profile}/{self.method_label}/seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """The fold set a cross-validated run belongs to (one fold of it is the record's ``fold``)."""
+
+    n_folds: int
+    folds_file: str = ""
+    folds_sha256: str = ""
+    scheme: str = ""
+
+    @classmethod
+    def from_card(cls, card: Mapping[str, Any]) -> CrossValidation | None:
+        """From a dataset card's ``cv`` entry (``n_folds``, ``folds_file``, ``folds_sha256``, ``scheme``); None
+        when the card has no ``cv`` entry with an integer ``n_folds``."""
+        cv = card.get("cv") if isinstance(card, Mapping) else None
+        if not isinstance(cv, Mapping) or not isinstance(cv.get("n_folds"), int):
+            return None
+        return cls(int(cv["n_folds"]), str(cv.get("folds_file", "")), str(cv.get("folds_sha256", "")),
+                   str(cv.get("scheme", "")))
 
 
 @dataclass
@@ -74,6 +102,15 @@ class RunResult:
     error: str | None = None
     protocol_version: int = 1  # benchmark.protocol.PROTOCOL_VERSION of the run (1 for records that predate the field)
     history: list[dict[str, Any]] = field(default_factory=list)  # earlier attempts: failed reruns, superseded records
+    fold: int | None = None  # the cross-validation fold tested; None for a fixed split
+    cv: CrossValidation | None = None  # the fold set of a cross-validated run; None for a fixed split
+    reference: bool = False  # the method's ``Method.reference``: a reference row (teacher, student), not a method
+    main_metric: str = "macro_f1"  # the dataset's ``Dataset.main_metric``: what its leaderboard ranks by
+    teacher_ids: list[str] = field(default_factory=list)  # the teacher's id, or the ensemble members' ids
+    # {test group: confusion matrix}: per patient (MIT-BIH record, Sleep-EDF subject), rows true classes and columns
+    # predicted ones in ``metrics["classes"]`` order; their sum is ``metrics["confusion"]``. Lets statistics resample
+    # patients. Empty for records that predate it.
+    test_confusion_by_group: dict[str, list[list[int]]] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -98,15 +135,19 @@ class RunResult:
         if version not in READABLE_SCHEMAS:
             raise ResultError(f"{source}: schema_version {version!r} is not a supported one "
                               f"({', '.join(map(str, READABLE_SCHEMAS))})")
-        raw["schema_version"] = SCHEMA_VERSION  # older records read with the newer fields' defaults
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ResultError(f"{source}: unknown fields {', '.join(unknown)}")
         try:
+            if version < SCHEMA_VERSION:
+                from benchmark.record_upgrade import upgrade
+
+                raw = upgrade(raw)
             raw["key"] = JobKey(**raw["key"])
+            raw["cv"] = CrossValidation(**raw["cv"]) if raw.get("cv") is not None else None
             return cls(**raw)
-        except (KeyError, TypeError) as err:
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
             raise ResultError(f"{source}: malformed record ({err})") from None
 
 
@@ -124,21 +165,6 @@ def results_path(results_dir: Path, key: JobKey) -> Path:
     """``results/<dataset>/<split>/<budget>/<profile>/<method>[<variant>]/seed<N>.json``."""
     folder = Path(results_dir) / key.dataset / key.split / key.budget / key.profile / key.method_label
     return folder / f"seed{key.seed}.json"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def attempt_summary(result: RunResult) -> dict[str, Any]:
@@ -171,3 +197,21 @@ def read_result(path: Path) -> RunResult:
 def load_results(results_dir: Path) -> list[RunResult]:
     """Every record under ``results_dir`` (sorted by path); a malformed file raises ResultError naming it."""
     return [read_result(p) for p in sorted(Path(results_dir).rglob("seed*.json"))]
+
+
+def load_runs(results_dir: Path | str = "results") -> pd.DataFrame:
+    """One row per OK run (cross-validation folds pooled into their run), as ``benchmark.aggregate.runs_frame``."""
+    from benchmark.aggregate import runs_frame
+
+    return runs_frame(load_results(Path(results_dir)))
+
+
+def load(results_dir: Path | str = "results") -> pd.DataFrame:
+    """The leaderboard as a table: ``benchmark.aggregate.aggregate`` of every record under ``results_dir``.
+
+    One row per (dataset, split, budget, profile, protocol version, method label) with mean, std, 95 % CI, paired
+    comparisons and rank; ``from benchmark import results; df = results.load("results/")``.
+    """
+    from benchmark.aggregate import aggregate
+
+    return aggregate(load_results(Path(results_dir)))

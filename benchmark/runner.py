@@ -15,16 +15,17 @@ from typing import Any
 
 import torch
 
-from benchmark.context import RunContext, metrics_from_logits
+from benchmark.context import RunContext
 from benchmark.engine import CostMeter, Engine, seed_everything
 from benchmark.joblock import JobLocks
-from benchmark.metrics import count_macs, count_params, summarise_model
+from benchmark.metrics import classification_metrics, confusion_by_group, count_macs, count_params, summarise_model
 from benchmark.models import ModelSink, save_student
 from benchmark.nn.arch import build_model
 from benchmark.progress import emit, epoch_callback
 from benchmark.protocol import PROTOCOL_VERSION, Protocol, make_protocol
 from benchmark.provenance import provenance
-from benchmark.results import JobKey, RunResult, read_result, results_path
+from benchmark.record_upgrade import teacher_ids
+from benchmark.results import CrossValidation, JobKey, RunResult, read_result, results_path
 from benchmark.resume import FingerprintCache, record_outcome, select_jobs
 from benchmark.teachers import Teacher, TeacherStore
 from datasets.base import DATASETS, DatasetBundle, DataView
@@ -129,14 +130,17 @@ def run_one(job: Job) -> RunResult:
     origin = provenance(device)  # taken first: the commit of the code that runs, not of the tree at the end
     result = RunResult(key=key, status="failed", protocol_version=PROTOCOL_VERSION)
     try:
-        method_cls = METHODS.get(key.method)
+        method_cls, dataset_cls = METHODS.get(key.method), DATASETS.get(key.dataset)
+        result.reference, result.main_metric = method_cls.reference, dataset_cls.main_metric
+        result.fold = job.fold if dataset_cls.n_folds > 1 else None
         method = method_cls(method_cls.Config.from_dict(job.method_config))
         bundle = load_bundle(job)
         ctx = build_context(job, bundle, device)
         result.split_hash, result.data_checksum = bundle.split_hash, bundle.data_checksum
+        result.cv = CrossValidation.from_card(bundle.card)
         result.param_budget = ctx.max_params
         result.config = {"method": method.config.to_dict(), "protocol": ctx.protocol.to_dict(),
-                         "dataset_card": bundle.card, "main_metric": DATASETS.get(key.dataset).main_metric}
+                         "dataset_card": bundle.card, "main_metric": result.main_metric}
 
         seed_everything(key.seed)  # the method's random state depends on the seed only, not on earlier jobs
         t0 = time.perf_counter()
@@ -158,13 +162,16 @@ def run_one(job: Job) -> RunResult:
         emit(job.progress, key.label(), "phase", name="evaluation")
         result.val_metrics = ctx.val_metrics(model)
         test_logits = ctx.engine.predict(model, torch.as_tensor(bundle.test.x))
-        result.metrics = metrics_from_logits(bundle.test.y, test_logits.numpy(), bundle.classes,
-                                             bundle.scored_classes)
+        test_pred = test_logits.numpy().argmax(axis=1)
+        result.metrics = classification_metrics(bundle.test.y, test_pred, bundle.classes, bundle.scored_classes)
+        result.test_confusion_by_group = confusion_by_group(bundle.test.y, test_pred, bundle.test.groups,
+                                                            len(bundle.classes))
         summary = summarise_model(model, bundle.input_shape)
         result.macs, result.latency_ms = summary["macs"], summary["latency_ms"]
         result.latency = {**summary["latency"], "step": "end of job"}  # `benchmark latency` remeasures quietly
         if method.uses_teacher:
             result.teacher = teacher_info(ctx, method.uses_ensemble)
+            result.teacher_ids = teacher_ids(result.teacher)
         result.search_trace = ctx.search_trace
         if job.models is not None:
             result.model = save_student(model, arch, bundle.input_shape[0], bundle.n_classes, job.models, key)

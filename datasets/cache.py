@@ -1,24 +1,24 @@
-"""Small file helpers shared by the datasets: sha256 of files, atomic writes, an npz cache that rebuilds itself."""
+"""Small file helpers shared by the datasets: sha256 of files, an npz cache that rebuilds itself (atomic writes come
+from ``benchmark.atomic``, re-exported here)."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 import numpy as np
+
+from benchmark.atomic import atomic_open, atomic_path
+
+__all__ = ["Arrays", "atomic_open", "atomic_path", "load_or_build", "parse_sha256sums", "read_npz",
+           "read_sha256sums", "save_npz", "sha256_file"]
 
 Arrays = dict[str, np.ndarray]
 
 # What a damaged or half-written .npz raises when read (zip CRC errors are BadZipFile, short reads EOFError/ValueError).
 _CORRUPT = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile)
-_UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it) and restored below
-os.umask(_UMASK)
 
 
 def sha256_file(path: Path) -> str:
@@ -43,29 +43,6 @@ def parse_sha256sums(text: str) -> dict[str, str]:
 def read_sha256sums(path: Path) -> dict[str, str]:
     """The ``{name: hex}`` of a ``sha256sum`` listing file."""
     return parse_sha256sums(Path(path).read_text(encoding="utf-8"))
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step, on error it is removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the final file the usual permissions
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextmanager
-def atomic_open(path: Path) -> Iterator[IO[bytes]]:
-    """Open a binary file for writing that appears under ``path`` only once it is complete."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        yield handle
 
 
 def save_npz(path: Path, arrays: Arrays) -> None:

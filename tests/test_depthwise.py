@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 from benchmark.metrics import count_macs, count_params
-from benchmark.nn import build_model
-from benchmark.nn import planar
+from benchmark.nn import build_model, planar
 from benchmark.nn.blocks import MBConvBlock, SepBlock, conv1d
 from benchmark.nn.depthwise import DepthwiseConv1d, plain_layers
 from benchmark.protocol import BUDGET_TIERS, TEACHERS

@@ -13,22 +13,22 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats
 from sklearn.metrics import cohen_kappa_score, f1_score, recall_score
 
-from benchmark.cv_pooling import pool_cv_records
+from benchmark.aggregate import aggregate, failures_frame, runs_frame
 from benchmark.leaderboard import (
     DASH,
     class_columns,
-    failed_frame,
     format_mean_std,
     render_dataset,
     render_index,
-    results_frame,
     write_leaderboards,
 )
-from benchmark.metrics import classification_metrics
-from benchmark.results import JobKey, RunResult
+from benchmark.metrics import classification_metrics, confusion_by_group
+from benchmark.results import CrossValidation, JobKey, RunResult
 
 GOLDEN = Path(__file__).parent / "golden"
 HIGHLIGHT = ("S", "V")
@@ -72,6 +72,7 @@ def _record(
         train_wall_s=5.0,
         provenance={"hardware": hardware, "git_commit": "abc123"},
         error=error,
+        reference=method in ("teacher", "student"),
     )
 
 
@@ -144,29 +145,39 @@ def test_mean_std_match_numpy() -> None:
     se_v = np.array([0.85, 0.87, 0.89]) * 100
     kappa = np.array([0.70, 0.72, 0.74])
     assert row[2] == f"{np.mean(f1):.1f} ± {np.std(f1, ddof=1):.1f}" == "82.0 ± 2.0"
-    assert row[4] == f"{np.mean(kappa):.3f} ± {np.std(kappa, ddof=1):.3f}"
-    assert row[7] == f"{np.mean(se_v):.1f} ± {np.std(se_v, ddof=1):.1f}"  # Se V after Se S and +P S
-    assert row[9] == f"{950:,} ± {round(np.std([900, 950, 1000], ddof=1)):,}"
+    assert row[5] == f"{np.mean(kappa):.3f} ± {np.std(kappa, ddof=1):.3f}"
+    assert row[8] == f"{np.mean(se_v):.1f} ± {np.std(se_v, ddof=1):.1f}"  # Se V after Se S and +P S
+    assert row[10] == f"{950:,} ± {round(np.std([900, 950, 1000], ddof=1)):,}"
     assert row[-2:] == ["3", "0, 1, 2"]
 
 
-def test_ranking_references_and_single_seed() -> None:
+def test_seed_level_interval_when_records_lack_patient_confusions() -> None:
+    row = _table_row(render_dataset(synthetic_records(), "toy", HIGHLIGHT), "budget `small`", "alpha")
+    f1 = np.array([0.80, 0.82, 0.84]) * 100
+    low, high = stats.t.interval(0.95, 2, loc=f1.mean(), scale=np.std(f1, ddof=1) / np.sqrt(3))
+    assert row[3] == f"{low:.1f}{DASH}{high:.1f} (seeds)"
+
+
+def test_ranking_references_and_few_seeds() -> None:
     markdown = render_dataset(synthetic_records(), "toy", HIGHLIGHT)
     assert _table_row(markdown, "budget `small`", "alpha")[0] == "1"
-    assert _table_row(markdown, "budget `small`", "beta")[0] == "2"
+    small = markdown.split("budget `small`", 1)[1].split("\n## ", 1)[0]
+    few = small.split("### Fewer than 3 seeds (not ranked)", 1)[1]
+    assert _table_row(few, "|", "beta")[0] == DASH  # 2 seeds: its own table, never ranked
     student = _table_row(markdown, "budget `small`", "*student*")
     assert student[0] == "ref" and student[2] == f"70.0 ± {DASH}"
     teacher = _table_row(markdown, "budget `large`", "*teacher*")
-    assert teacher[0] == "ref" and teacher[9] == "250,000"
-    assert _table_row(markdown, "budget `large`", "alpha")[0] == "1"  # the reference above it takes no rank
+    assert teacher[0] == "ref" and teacher[10] == "250,000"
+    assert _table_row(markdown, "budget `large`", "alpha")[0] == DASH  # 2 seeds
 
 
 def test_failed_record_listed_not_averaged() -> None:
     records = synthetic_records()
-    frame = results_frame(records)
-    assert len(frame) == 9
-    assert frame[(frame["budget"] == "large") & (frame["method"] == "beta")].empty
-    assert frame.attrs["n_failed"] == {"toy/fixed/large/quick/beta": 1}
+    board = aggregate(records)
+    assert int(board["n_seeds"].sum()) == 9
+    assert board[(board["budget"] == "large") & (board["method_label"] == "beta")].empty
+    failed = failures_frame(records)
+    assert failed[["budget", "method_label", "seed", "fold"]].values.tolist() == [["large", "beta", 0, -1]]
     markdown = render_dataset(records, "toy", HIGHLIGHT)
     large = markdown.split("budget `large`", 1)[1]
     assert "- `beta` seed 0: RuntimeError: out of memory" in large
@@ -175,19 +186,21 @@ def test_failed_record_listed_not_averaged() -> None:
     assert "hardware: cpu: test-cpu x4, gpu: test-gpu" in large
 
 
-def test_results_frame_columns() -> None:
-    frame = results_frame(synthetic_records())
-    for column in ("dataset", "split", "budget", "profile", "method", "seed", "main", "macro_f1", "params", "macs",
+def test_runs_frame_columns() -> None:
+    frame = runs_frame(synthetic_records())
+    for column in ("dataset", "split", "n_folds", "folds", "budget", "profile", "protocol_version", "method",
+                   "variant", "method_label", "reference", "seed", "main", "macro_f1", "params", "macs",
                    "latency_ms", "search_cost", "train_cost", "search_wall_s", "train_wall_s", "hardware",
-                   "se:V", "ppv:V", "f1:N"):  # fmt: skip
+                   "teacher_ids", "confusion_by_group", "se:V", "ppv:V", "f1:N"):  # fmt: skip
         assert column in frame.columns, column
     assert frame["main"].equals(frame["macro_f1"])
+    assert set(frame.loc[frame["reference"], "method"]) == {"student", "teacher"}
 
 
 def test_format_mean_std_edge_cases() -> None:
-    assert format_mean_std([]) == DASH
-    assert format_mean_std([None, float("nan")]) == DASH
-    assert format_mean_std([0.5], 100, 1) == f"50.0 ± {DASH}"
+    assert format_mean_std(float("nan"), float("nan")) == DASH
+    assert format_mean_std(0.5, float("nan"), 100, 1) == f"50.0 ± {DASH}"
+    assert format_mean_std(0.5, 0.02, 100, 1) == "50.0 ± 2.0"
 
 
 def test_write_leaderboards(tmp_path: Path) -> None:
@@ -195,10 +208,18 @@ def test_write_leaderboards(tmp_path: Path) -> None:
     paths = write_leaderboards(records, tmp_path, highlight={"toy": HIGHLIGHT})
     names = [p.name for p in paths]
     assert names[0] == "toy.md" and names[-1] == "README.md"
-    assert (tmp_path / "toy.md").read_text(encoding="utf-8") == render_dataset(records, "toy", HIGHLIGHT)
+    page = (tmp_path / "toy.md").read_text(encoding="utf-8")
+    body, _, plots = page.partition("\n## Plots\n")
+    assert body == render_dataset(records, "toy", HIGHLIGHT)
     assert (tmp_path / "README.md").read_text(encoding="utf-8") == render_index(records)
-    if "toy_pareto.png" in names:  # only when matplotlib imports
-        assert (tmp_path / "toy_pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    images = [n for n in names if n.endswith(".png")]
+    assert sorted(images) == sorted(["toy_small_quick_fixed_v1_pareto.png", "toy_small_quick_fixed_v1_classes.png",
+                                     "toy_large_quick_fixed_v1_pareto.png", "toy_large_quick_fixed_v1_classes.png"])
+    for name in images:
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({name})" in plots
+    without = tmp_path / "no_plots"
+    assert [p.name for p in write_leaderboards(records, without, plots=False)] == ["toy.md", "README.md"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left behind
 
 
@@ -213,7 +234,7 @@ def test_empty_results() -> None:
 SLEEP_CLASSES = ("W", "N1", "N2", "N3", "REM")  # not alphabetical: per_class comes back sorted from JSON
 FOLDS_SHA = "ab12cd34" + "5" * 56
 OTHER_SHA = "ffee0011" + "6" * 56
-SKILL = {"alpha": 0.8, "beta": 0.6, "student": 0.5}
+SKILL = {"alpha": 0.8, "beta": 0.6, "student": 0.5, "vanilla_kd": 0.55}  # new names sort last: streams kept
 
 
 def _fold_labels(method: str, seed: int, fold: int) -> tuple[np.ndarray, np.ndarray]:
@@ -223,6 +244,12 @@ def _fold_labels(method: str, seed: int, fold: int) -> tuple[np.ndarray, np.ndar
     true = rng.integers(0, len(SLEEP_CLASSES), size=n)
     pred = np.where(rng.random(n) < SKILL[method], true, rng.integers(0, len(SLEEP_CLASSES), size=n))
     return true, pred
+
+
+def _fold_subjects(fold: int) -> np.ndarray:
+    """The test subject of each epoch of ``fold``: two subjects per fold (2 * fold, 2 * fold + 1), halves."""
+    n = 40 + 7 * fold
+    return np.where(np.arange(n) < n // 2, 2 * fold, 2 * fold + 1)
 
 
 def _cv_record(
@@ -240,11 +267,15 @@ def _cv_record(
     cv = {"n_folds": n_folds, "fold": fold, "folds_file": "sleep-folds-v1.json", "folds_sha256": sha,
           "scheme": f"subject-wise {n_folds}-fold CV"}  # fmt: skip
     metrics = classification_metrics(*_fold_labels(method, seed, fold), SLEEP_CLASSES) if status == "ok" else {}
+    groups = confusion_by_group(*_fold_labels(method, seed, fold), _fold_subjects(fold), len(SLEEP_CLASSES))
     record = replace(
         base,
         key=replace(base.key, dataset="sleep", split=f"fold{fold:02d}"),
         metrics=metrics,
         config={"dataset_card": {"cv": cv}, "main_metric": "macro_f1"},
+        fold=fold,
+        cv=CrossValidation(n_folds, "sleep-folds-v1.json", sha, f"subject-wise {n_folds}-fold CV"),
+        test_confusion_by_group=groups if status == "ok" else {},
     )
     return RunResult.from_json(record.to_json())
 
@@ -265,8 +296,17 @@ def _pooled_by_hand(method: str, seed: int, folds: range) -> tuple[np.ndarray, n
     return np.concatenate([t for t, _ in pairs]), np.concatenate([p for _, p in pairs])
 
 
-def _pooled(records: list[RunResult], method: str, seed: int) -> list[RunResult]:
-    return [r for r in pool_cv_records(records) if r.ok and r.key.method == method and r.key.seed == seed]
+def _pooled(records: list[RunResult], method: str, seed: int) -> dict:
+    """The runs-frame row of ``method``'s pooled run of ``seed`` (exactly one)."""
+    runs = runs_frame(records)
+    (row,) = runs[(runs["method"] == method) & (runs["seed"] == seed)].to_dict("records")
+    return row
+
+
+def ranked_cv_records() -> list[RunResult]:
+    """alpha, beta, student and vanilla_kd with 3 seeds each on folds 0-2: a ranked table with patient-level CIs."""
+    return [_cv_record(method, seed, fold) for method in ("alpha", "beta", "student", "vanilla_kd")
+            for seed in range(3) for fold in range(3)]
 
 
 def test_cv_dataset_page_matches_golden() -> None:
@@ -274,24 +314,44 @@ def test_cv_dataset_page_matches_golden() -> None:
     _check_golden("leaderboard_cv_synthetic.md", render_dataset(cv_records(), "sleep", per_class_f1))
 
 
+def test_cv_ranked_page_matches_golden() -> None:
+    _check_golden("leaderboard_cv_ranked_synthetic.md", render_dataset(ranked_cv_records(), "sleep", ("N1",)))
+
+
 def test_cv_index_matches_golden() -> None:
     _check_golden("leaderboard_index_cv_synthetic.md", render_index([*cv_records(), *synthetic_records()]))
 
 
+def test_cv_ranked_rows_have_patient_intervals_and_paired_tests() -> None:
+    board = aggregate(ranked_cv_records())
+    assert set(board["ci_kind"]) == {"patients"}
+    alpha = board.set_index("method_label").loc["alpha"]
+    assert alpha["rank"] == "1" and alpha["ci_low"] < alpha["mean"] < alpha["ci_high"]
+    assert alpha["vs_student_test"] == "paired permutation over patients" and alpha["vs_student_p"] < 0.05
+    assert alpha["vs_student_low"] > 0  # 0.8 vs 0.5 skill: the difference is real
+    assert alpha["vs_student_n"] == 3
+    page = render_dataset(ranked_cv_records(), "sleep")
+    assert "(patients)" in _table_row(page, "folds pooled", "alpha")[3]
+    assert "(perm.)" in _table_row(page, "folds pooled", "alpha")[-3]
+
+
 def test_cv_pooled_metrics_score_the_summed_confusion() -> None:
-    (pooled,) = _pooled(cv_records(), "alpha", 0)
+    pooled = _pooled(cv_records(), "alpha", 0)
     true, pred = _pooled_by_hand("alpha", 0, range(3))
     labels = list(range(len(SLEEP_CLASSES)))
-    assert pooled.metrics["n"] == len(true) == 40 + 47 + 54
-    assert pooled.metrics["macro_f1"] == pytest.approx(f1_score(true, pred, labels=labels, average="macro"), abs=1e-12)
-    assert pooled.metrics["kappa"] == pytest.approx(cohen_kappa_score(true, pred), abs=1e-12)
-    assert pooled.metrics["accuracy"] == pytest.approx(np.mean(true == pred), abs=1e-12)
+    assert pooled["macro_f1"] == pytest.approx(f1_score(true, pred, labels=labels, average="macro"), abs=1e-12)
+    assert pooled["kappa"] == pytest.approx(cohen_kappa_score(true, pred), abs=1e-12)
+    assert pooled["accuracy"] == pytest.approx(np.mean(true == pred), abs=1e-12)
     se = recall_score(true, pred, labels=labels, average=None)
-    assert pooled.metrics["per_class"]["N1"]["sensitivity"] == pytest.approx(se[1], abs=1e-12)
+    assert pooled["se:N1"] == pytest.approx(se[1], abs=1e-12)
     per_fold_mean = np.mean([_cv_record("alpha", 0, f).metrics["macro_f1"] for f in range(3)])
-    assert pooled.metrics["macro_f1"] != pytest.approx(per_fold_mean, abs=1e-6)  # pooled, not a mean over folds
-    assert pooled.deployed_params == pytest.approx(910)  # 900, 910, 920: the mean over the pooled folds
-    assert pooled.macs == pytest.approx(910 * 12)
+    assert pooled["macro_f1"] != pytest.approx(per_fold_mean, abs=1e-6)  # pooled, not a mean over folds
+    assert pooled["params"] == pytest.approx(910)  # 900, 910, 920: the mean over the pooled folds
+    assert pooled["macs"] == pytest.approx(910 * 12)
+    assert pooled["folds"] == (0, 1, 2) and pooled["n_folds"] == 20
+    groups = pooled["confusion_by_group"]
+    assert sorted(groups, key=int) == [str(s) for s in range(6)]  # two subjects a fold, merged over the folds
+    assert np.sum([np.asarray(m) for m in groups.values()]) == len(true) == 40 + 47 + 54
 
 
 def test_cv_table_shows_pooled_mean_over_seeds() -> None:
@@ -300,7 +360,7 @@ def test_cv_table_shows_pooled_mean_over_seeds() -> None:
     row = _table_row(markdown, "3 of 20 folds pooled", "alpha")
     assert row[2] == f"{np.mean(f1):.1f} ± {np.std(f1, ddof=1):.1f}"
     assert row[-2:] == ["2", "0, 1"]
-    assert row[7] == "910"  # params: mean over folds, equal for both seeds
+    assert row[8] == "910"  # params: mean over folds, equal for both seeds
     assert "metrics pooled over folds: per-fold confusion matrices summed, then scored; ± is over seeds" in markdown
 
 
@@ -311,9 +371,9 @@ def test_cv_label_names_the_pooled_folds() -> None:
     assert "## 20-fold CV (4 of 20 folds pooled: 0\u20133) · budget" in markdown
     assert "subject-wise 20-fold CV, folds file `sleep-folds-v1.json` (sha256 `ab12cd34`)" in markdown
     full = [_cv_record("alpha", 0, fold, n_folds=3) for fold in range(3)]
-    assert [r.key.split for r in pool_cv_records(full)] == ["3-fold CV (3 of 3 folds pooled)"]
+    assert "## 3-fold CV (3 of 3 folds pooled) · budget" in render_dataset(full, "sleep")
     gaps = [_cv_record("alpha", 0, fold) for fold in (0, 1, 5, 7, 8, 9, 10)]
-    assert [r.key.split for r in pool_cv_records(gaps)] == ["20-fold CV (7 of 20 folds pooled: 0, 1, 5, 7\u201310)"]
+    assert "## 20-fold CV (7 of 20 folds pooled: 0, 1, 5, 7\u201310) · " in render_dataset(gaps, "sleep")
 
 
 def test_cv_different_fold_sets_land_in_different_tables() -> None:
@@ -323,24 +383,23 @@ def test_cv_different_fold_sets_land_in_different_tables() -> None:
         _table_row(markdown, "4 of 20 folds pooled", "alpha")
     with pytest.raises(AssertionError):
         _table_row(markdown, "3 of 20 folds pooled", "beta")
-    assert _table_row(markdown, "3 of 20 folds pooled", "alpha")[0] == "1"
+    assert _table_row(markdown, "3 of 20 folds pooled", "alpha")[0] == DASH  # 2 seeds: not ranked
     assert markdown.index("4 of 20 folds pooled") < markdown.index("3 of 20 folds pooled")  # more folds first
 
 
 def test_cv_failed_fold_listed_not_pooled() -> None:
     records = cv_records()
-    (pooled,) = _pooled(records, "alpha", 1)
-    assert pooled.config["dataset_card"]["cv"]["folds"] == [0, 1, 2]
-    assert pooled.metrics["n"] == len(_pooled_by_hand("alpha", 1, range(3))[0])
-    failed = failed_frame(records)
-    assert failed[["method", "seed", "fold"]].values.tolist() == [["alpha", 1, "3"]]
-    assert failed["split"].tolist() == ["20-fold CV (3 of 20 folds pooled: 0\u20132)"]
+    pooled = _pooled(records, "alpha", 1)
+    assert pooled["folds"] == (0, 1, 2)
+    failed = failures_frame(records)
+    assert failed[["method_label", "seed", "fold"]].values.tolist() == [["alpha", 1, 3]]
+    assert failed[["n_folds", "folds"]].values.tolist() == [[20, (0, 1, 2)]]  # placed in its run's table
     markdown = render_dataset(records, "sleep")
     section = markdown.split("3 of 20 folds pooled", 1)[1]
     assert "- `alpha` seed 1, fold 3: RuntimeError: CUDA out of memory" in section
     assert "seeds: 0, 1 · 3 pooled runs, 1 failed fold ·" in section
-    cell = "sleep/20-fold CV (3 of 20 folds pooled: 0\u20132)/small/quick/alpha"
-    assert results_frame(records).attrs["n_failed"] == {cell: 1}
+    board = aggregate(records)
+    assert board.set_index("method_label")["n_failed"].to_dict() == {"alpha": 1, "beta": 0, "student": 0}
 
 
 def test_cv_run_without_ok_folds_gets_its_own_table() -> None:
@@ -351,9 +410,9 @@ def test_cv_run_without_ok_folds_gets_its_own_table() -> None:
     assert markdown.index("3 of 20 folds pooled") < markdown.index("0 of 20 folds pooled")
 
 
-def test_cv_failed_fold_without_card_joins_its_run() -> None:
-    early = _record("alpha", "small", 0, status="failed", error="DataError: missing file")  # failed before the card
-    early = replace(early, key=replace(early.key, dataset="sleep", split="fold04"))
+def test_cv_failed_fold_without_fold_set_joins_its_run() -> None:
+    early = _record("alpha", "small", 0, status="failed", error="DataError: missing file")  # failed before the data
+    early = replace(early, key=replace(early.key, dataset="sleep", split="fold04"), fold=4)
     markdown = render_dataset([*cv_records(), early], "sleep")
     assert "- `alpha` seed 0, fold 4: DataError: missing file" in markdown.split("3 of 20 folds pooled", 1)[1]
     assert "## fold04" not in markdown
@@ -361,11 +420,9 @@ def test_cv_failed_fold_without_card_joins_its_run() -> None:
 
 def test_cv_folds_files_are_not_pooled_together() -> None:
     mixed = [_cv_record("alpha", 0, 0), _cv_record("alpha", 0, 1), _cv_record("alpha", 0, 2, sha=OTHER_SHA)]
-    pooled = pool_cv_records(mixed)
-    assert [(r.key.split, r.config["dataset_card"]["cv"]["folds_sha256"][:8]) for r in pooled] == [
-        ("20-fold CV (1 of 20 folds pooled: 2)", "ffee0011"),
-        ("20-fold CV (2 of 20 folds pooled: 0, 1)", "ab12cd34"),
-    ]
+    runs = runs_frame(mixed)
+    assert sorted(zip(runs["folds"], runs["folds_sha256"].str[:8], strict=True)) == [
+        ((0, 1), "ab12cd34"), ((2,), "ffee0011")]
     other_seed = [_cv_record("alpha", 2, fold, sha=OTHER_SHA) for fold in range(3)]
     markdown = render_dataset([*cv_records(), *other_seed], "sleep")
     heading = "## 20-fold CV (3 of 20 folds pooled: 0\u20132) · budget"
@@ -382,36 +439,39 @@ def test_cv_output_independent_of_record_order() -> None:
     assert render_dataset(shuffled, "sleep", ("N1",)) == render_dataset(records, "sleep", ("N1",))
     assert render_dataset(records[::-1], "sleep", ("N1",)) == render_dataset(records, "sleep", ("N1",))
     assert render_index(shuffled) == render_index(records)
-    assert pool_cv_records(shuffled) == pool_cv_records(records)
+    pd.testing.assert_frame_equal(aggregate(shuffled), aggregate(records))
 
 
-def test_cv_index_uses_pooled_runs() -> None:
-    index = render_index(cv_records())
+def test_cv_index_names_the_tied_best_methods() -> None:
+    index = render_index(ranked_cv_records())
     row = next(line for line in index.splitlines() if line.startswith("| [sleep](sleep.md) | `small`"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    alpha = [100 * f1_score(*_pooled_by_hand("alpha", seed, range(3)), average="macro") for seed in (0, 1)]
-    assert cells[3:] == ["20-fold CV (3 of 20 folds pooled: 0–2)", "alpha",
-                         f"{np.mean(alpha):.1f} ± {np.std(alpha, ddof=1):.1f}", "2"]
-    assert "| 20-fold CV (4 of 20 folds pooled: 0–3) | beta |" in index  # other fold sets are not mixed in
+    board = aggregate(ranked_cv_records())
+    best = board[board["rank"].isin(["1", "=1"])]
+    assert cells[3] == "20-fold CV (3 of 20 folds pooled: 0–2)"
+    assert cells[4].startswith(", ".join(best["method_label"]))
+    alpha = [100 * f1_score(*_pooled_by_hand("alpha", seed, range(3)), average="macro") for seed in range(3)]
+    assert cells[6] == f"{np.mean(alpha):.1f} ± {np.std(alpha, ddof=1):.1f}"
+    assert "no method with ≥ 3 seeds" in render_index(cv_records())
 
 
 def test_cv_fold_without_class_order_raises() -> None:
     legacy = _cv_record("alpha", 0, 0)
     legacy.metrics.pop("classes")
     with pytest.raises(ValueError, match="sleep/fold00/small/quick/alpha/seed0: cannot pool"):
-        pool_cv_records([legacy, _cv_record("alpha", 0, 1)])
+        runs_frame([legacy, _cv_record("alpha", 0, 1)])
 
 
 def test_class_columns_give_se_and_ppv_for_a_class_and_one_score_for_metric_class() -> None:
     assert class_columns(("S", "f1:N1")) == [("se:S", "Se S (%)"), ("ppv:S", "+P S (%)"), ("f1:N1", "F1 N1 (%)")]
 
 
-def test_index_best_method_ignores_ablation_variants() -> None:
+def test_index_best_method_ignores_ablation_variants_and_few_seeds() -> None:
     default = [_record("alpha", "small", seed, (0.60 + seed / 100, 0.9, 0.5, 0.5, 0.5)) for seed in (0, 1)]
     variant = replace(_record("alpha", "small", 0, (0.90, 0.9, 0.5, 0.5, 0.5)),
                       key=JobKey("toy", "fixed", "small", "quick", "alpha", 0, "aux=false"))
     index = render_index([*default, variant])
-    assert "| `small` | `quick` | fixed | alpha | 60.5 ± 0.7 | 2 |" in index
+    assert "no method with ≥ 3 seeds" in index  # the one-seed variant never wins
     assert "alpha[aux=false]" in render_dataset([*default, variant], "toy")  # it still has its own row there
 
 

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from test_leaderboard import _cv_record, _record
 
-from benchmark.cv_pooling import pool_cv_records
-from benchmark.leaderboard import render_dataset, render_index, results_frame
+from benchmark.aggregate import runs_frame
+from benchmark.leaderboard import render_dataset, render_index
 from benchmark.record_versions import current_records
 from benchmark.results import RunResult
 
@@ -28,7 +28,7 @@ def test_records_of_older_data_are_left_out_and_said_so() -> None:
     kept, notes = current_records(records)
     assert {(r.key.method, r.key.seed) for r in kept} == {("alpha", 1), ("beta", 0)}
     assert len(notes) == 1 and "toy: 1 record(s) left out" in notes[0] and "data old, protocol v1" in notes[0]
-    frame = results_frame(records)
+    frame = runs_frame(records)
     assert sorted(zip(frame["method"], frame["seed"], strict=True)) == [("alpha", 1), ("beta", 0)]
     page = render_dataset(records, "toy")
     assert notes[0] in page and "shown: data new" in page
@@ -48,8 +48,8 @@ def test_cv_folds_of_different_data_are_never_pooled_together() -> None:
     folds = [made(_cv_record("alpha", 0, fold), "copy-a", f"2026-01-0{fold + 1}T00:00:00+00:00", split_hash=f"f{fold}")
              for fold in range(3)]
     folds[2] = made(folds[2], "copy-b", "2026-01-09T00:00:00+00:00", split_hash="f2")  # rebuilt from other data
-    (pooled,) = [r for r in pool_cv_records(folds) if r.ok]
-    assert pooled.config["dataset_card"]["cv"]["folds"] == [2]  # only the current copy's fold
+    (pooled,) = runs_frame(folds)["folds"]
+    assert pooled == (2,)  # only the current copy's fold
     assert "2 record(s) left out" in render_dataset(folds, "sleep")
 
 

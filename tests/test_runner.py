@@ -1,6 +1,7 @@
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmark.engine import Engine
@@ -79,6 +80,18 @@ def test_record_carries_protocol_and_provenance(tmp_path: Path) -> None:
     for key in ("git_commit", "packages", "hardware", "created_at"):
         assert key in result.provenance
     assert set(result.metrics["per_class"]) == {"A", "B", "C", "D", "E"}
+
+
+def test_record_carries_the_typed_leaderboard_fields(tmp_path: Path) -> None:
+    result = run_one(job(tmp_path, "vanilla_kd"))
+    assert result.ok, result.error
+    assert (result.fold, result.cv, result.reference, result.main_metric) == (None, None, False, "macro_f1")
+    assert result.teacher_ids == [result.teacher["id"]]
+    groups = result.test_confusion_by_group
+    assert len(groups) > 1  # one matrix per test patient (group)
+    assert np.sum([np.asarray(m) for m in groups.values()], axis=0).tolist() == result.metrics["confusion"]
+    student = run_one(job(tmp_path, "student"))
+    assert student.reference and student.teacher_ids == []
 
 
 def test_a_run_depends_on_its_seed_only_not_on_earlier_jobs_or_the_teacher_store(tmp_path: Path) -> None:

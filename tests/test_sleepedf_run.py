@@ -33,6 +33,8 @@ def test_references_on_all_20_folds_every_method_on_two_then_pooled_leaderboards
         cv = record.config["dataset_card"]["cv"]
         fold = int(record.key.split.removeprefix("fold"))
         assert cv["fold"] == fold and cv["n_folds"] == 20
+        assert record.fold == fold and record.cv is not None and record.cv.n_folds == 20
+        assert sum(map(len, record.test_confusion_by_group.values())) > 0  # per-subject test confusions
         assert cv["test_subjects"] == folds[fold]["test"] and cv["val_subjects"] == folds[fold]["val"]
         assert record.metrics["n"] == 26 - (13 if fold == 13 else 0)  # 13 kept epochs a night; subject 13: 1 night
     assert len({r.split_hash for r in records}) == 20

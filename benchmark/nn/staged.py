@@ -71,3 +71,13 @@ class StagedCNN1d(nn.Module):
         for stage in self.stages:
             out = stage(out)
         return self._head(out)
+
+
+@torch.no_grad()
+def stage_shapes(model: StagedCNN1d, input_shape: tuple[int, int]) -> list[tuple[int, int]]:
+    """(channels, length) of every stage output for one input of ``input_shape``."""
+    was_training = model.training
+    model.eval()
+    _, feats = model.forward_features(torch.zeros(1, *input_shape))
+    model.train(was_training)
+    return [tuple(f.shape[1:]) for f in feats]  # type: ignore[misc]

@@ -1,0 +1,122 @@
+"""Leaderboard plots from the aggregate frame (matplotlib, Agg): per dataset table, a Pareto plot of the main metric
+against params, MACs and CPU latency (CI bars), and a per-class Se/+P chart. Importing this module needs
+matplotlib; ``benchmark.leaderboard`` skips the plots when it is missing."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+from benchmark.aggregate import TABLE_COLUMNS
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p", "8", "d", "H")
+COST_AXES: tuple[tuple[str, str], ...] = (("params", "deployed parameters"), ("macs", "MACs per sample"),
+                                          ("latency_ms", "CPU latency per sample (ms)"))  # fmt: skip
+METRIC_TITLES = {"macro_f1": "macro-F1 (%)", "accuracy": "accuracy (%)", "kappa": "Cohen's κ"}
+
+
+def _styles(labels: Sequence[str]) -> dict[str, tuple[str, Any]]:
+    """One distinct (marker, colour) per method label, fixed by the sorted labels of the dataset."""
+    from matplotlib import colormaps
+
+    colours = colormaps["tab20"].colors
+    return {label: (MARKERS[i % len(MARKERS)], colours[i % len(colours)]) for i, label in enumerate(sorted(labels))}
+
+
+def _slug(key: Mapping[str, Any]) -> str:
+    """A file-name part naming one table: budget, profile, split or fold set, protocol version."""
+    split = key["split"] if not key["n_folds"] else f"{key['n_folds']}fold-cv-{len(key['folds'])}pooled"
+    sha = f"-{str(key['folds_sha256'])[:8]}" if key["folds_sha256"] else ""
+    text = f"{key['budget']}_{key['profile']}_{split}{sha}_v{key['protocol_version']}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text)
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _scale(metric: str) -> float:
+    return 100.0 if metric in ("macro_f1", "accuracy") else 1.0
+
+
+def pareto_png(table: pd.DataFrame, styles: Mapping[str, tuple[str, Any]], title: str) -> bytes | None:
+    """Main metric (mean, 95 % CI bars where known, else ± std) against params, MACs and latency; None when empty."""
+    rows = table[table["mean"].map(math.isfinite)]
+    if not len(rows):
+        return None
+    metric = str(rows["main_metric"].iloc[0])
+    scale = _scale(metric)
+    fig = Figure(figsize=(15, 4.4), layout="constrained")
+    axes = fig.subplots(1, len(COST_AXES))
+    for ax, (column, label) in zip(axes, COST_AXES, strict=True):
+        for row in rows.sort_values("method_label").to_dict("records"):
+            if not math.isfinite(row[column]):
+                continue
+            marker, colour = styles[row["method_label"]]
+            mean = row["mean"] * scale
+            has_ci = math.isfinite(row["ci_low"]) and math.isfinite(row["ci_high"])
+            spread = row["std"] * scale if math.isfinite(row["std"]) else 0.0
+            yerr = [[mean - row["ci_low"] * scale], [row["ci_high"] * scale - mean]] if has_ci else [[spread],
+                                                                                                   [spread]]
+            ax.errorbar([row[column]], [mean], yerr=yerr, marker=marker, color=colour, capsize=3, linestyle="none",
+                        markerfacecolor="none" if row["reference"] else colour, label=row["method_label"])
+        ax.set(xlabel=label, ylabel=METRIC_TITLES.get(metric, metric))
+        values = rows[column][rows[column].map(math.isfinite)]
+        if len(values) and values.min() > 0 and values.max() > 10 * values.min():
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(True, alpha=0.3)
+    axes[-1].legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle(f"{title} — mean over seeds, bars: 95 % CI (± std where no CI); hollow: reference")
+    return _png(fig)
+
+
+def per_class_png(table: pd.DataFrame, styles: Mapping[str, tuple[str, Any]], title: str) -> bytes | None:
+    """Per-class sensitivity (Se) and positive predictivity (+P), mean over seeds, one bar per method."""
+    present = {c.split(":", 1)[1] for c in table.columns if c.startswith("se:") and not c.endswith("_std")}
+    order = [c for classes in table["classes"] for c in classes] if "classes" in table else []
+    classes = [c for c in dict.fromkeys([*order, *sorted(present)]) if c in present]
+    rows = table.sort_values("method_label")
+    if not classes or not len(rows):
+        return None
+    fig = Figure(figsize=(max(8, 1.6 * len(classes) + 4), 6.5), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
+    width = 0.8 / len(rows)
+    for ax, (short, name) in zip(axes, (("se", "Se (%)"), ("ppv", "+P (%)")), strict=True):
+        for i, row in enumerate(rows.to_dict("records")):
+            values = [100 * row.get(f"{short}:{c}", math.nan) for c in classes]
+            _, colour = styles[row["method_label"]]
+            ax.bar([k + (i - (len(rows) - 1) / 2) * width for k in range(len(classes))], values, width,
+                   color=colour, label=row["method_label"], hatch="//" if row["reference"] else None)
+        ax.set(ylabel=name, ylim=(0, 100))
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[-1].set_xticks(range(len(classes)), classes)
+    axes[0].legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.0))
+    fig.suptitle(f"{title} — per-class Se and +P, mean over seeds (hatched: reference)")
+    return _png(fig)
+
+
+def dataset_plots(board: pd.DataFrame, dataset: str) -> list[tuple[str, bytes]]:
+    """(file name, PNG) of the Pareto and per-class plots of every table of ``dataset`` in the aggregate ``board``."""
+    mine = board[board["dataset"] == dataset]
+    styles = _styles(list(set(mine["method_label"])))
+    out = []
+    keys = sorted({tuple(k) for k in mine[list(TABLE_COLUMNS)].itertuples(index=False)}, key=str)
+    for values in keys:
+        key = dict(zip(TABLE_COLUMNS, values, strict=True))
+        table = mine[[tuple(k) == values for k in mine[list(TABLE_COLUMNS)].itertuples(index=False)]]
+        title = f"{dataset} · {key['budget']} · {key['profile']}"
+        for kind, png in (("pareto", pareto_png(table, styles, title)), ("classes", per_class_png(table, styles,
+                                                                                                   title))):
+            if png is not None:
+                out.append((f"{dataset}_{_slug(key)}_{kind}.png", png))
+    return out
