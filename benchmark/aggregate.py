@@ -166,6 +166,7 @@ def _run_row(first: RunResult, records: Sequence[RunResult], metrics: Mapping[st
         "latency_hw": _joined(latency_hardware(r) for r in records),
         "teacher_ids": tuple(sorted({t for r in records for t in r.teacher_ids})),
         "classes": tuple(classes), "scored_classes": tuple(scored), "confusion_by_group": groups,
+        "confusion": metrics.get("confusion"),
     }  # fmt: skip
     row.update(_per_class(metrics))
     return row
@@ -211,7 +212,8 @@ def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
     Columns: the table columns (``TABLE_COLUMNS``; ``n_folds`` 0 and ``folds`` () for a fixed split), method,
     variant, method_label, reference, seed, main_metric, main (its value), macro_f1, accuracy, kappa, params, costs,
     hardware, latency_hw, teacher_ids, classes, scored_classes, confusion_by_group ({patient: matrix}, None when
-    not recorded) and per-class ``f1:``/``se:``/``ppv:`` fractions. ``frame.attrs["notes"]``: records left out.
+    not recorded), confusion (the run's test confusion matrix, rows true) and per-class ``f1:``/``se:``/``ppv:``
+    fractions. ``frame.attrs["notes"]``: records left out.
     """
     records, notes = _ok_current(results)
     rows = _runs(records)
@@ -223,7 +225,8 @@ def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
 def _run_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     base = [*TABLE_COLUMNS, "cv_scheme", "method", "variant", "method_label", "reference", "seed", "main_metric",
             "main", *SCORE_COLUMNS, "params", *[f for f in COST_FIELDS if f != "deployed_params"], "latency_iqr_ms",
-            "hardware", "latency_hw", "teacher_ids", "classes", "scored_classes", "confusion_by_group"]  # fmt: skip
+            "hardware", "latency_hw", "teacher_ids", "classes", "scored_classes", "confusion_by_group",
+            "confusion"]  # fmt: skip
     per_class = dict.fromkeys(c for row in rows for c in row if c.split(":")[0] in ("f1", "se", "ppv"))
     return [*base, *per_class]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -63,6 +63,12 @@ class RunContext:
     def recipe(self) -> TrainRecipe:
         """The protocol's retraining recipe for final students (the same for every method)."""
         return self.protocol.profile.student_recipe
+
+    def search_recipe(self, epochs: int) -> TrainRecipe:
+        """The retraining recipe shortened to ``epochs`` for a search's training (a supernet, a trial, a fidelity
+        step): no early stop, every epoch scored and the best epoch's weights kept, whatever weight rule the final
+        recipe uses (a schedule-length EMA means nothing over a few epochs, and Hyperband reports every epoch)."""
+        return replace(self.recipe, epochs=epochs, patience=None, weights="best")
 
     @property
     def default_student(self) -> ArchSpec:
@@ -140,7 +146,9 @@ class RunContext:
         train = self.train.with_extras(**extras) if extras else self.train
         if subset is not None:
             train = train.rows(subset)
-        return self.engine.fit(model, objective, train, recipe or self.recipe, scorer=scorer or self.val_score,
+        if recipe is None:
+            recipe = self.recipe if phase == "final" else self.search_recipe(self.recipe.epochs)
+        return self.engine.fit(model, objective, train, recipe, scorer=scorer or self.val_score,
                                seed=self.seed, meter=meter, step_hook=step_hook, epoch_hook=epoch_hook,
                                parameters=parameters, macs_per_sample=macs_per_sample)
 

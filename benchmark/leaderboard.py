@@ -24,6 +24,7 @@ from benchmark.aggregate import (
     TABLE_COLUMNS,
     aggregate,
     failures_frame,
+    runs_frame,
 )
 from benchmark.atomic import atomic_write_bytes, atomic_write_text
 from benchmark.results import RunResult
@@ -404,7 +405,7 @@ def write_leaderboards(results: Iterable[RunResult], out_dir: Path,
     written: list[Path] = []
     for dataset in sorted({r.key.dataset for r in records}):
         mine = [r for r in records if r.key.dataset == dataset]
-        images = _write_plots(board[board["dataset"] == dataset], dataset, out_dir) if plots else []
+        images = _write_plots(board[board["dataset"] == dataset], dataset, out_dir, runs_frame(mine)) if plots else []
         page = render_dataset(mine, dataset, highlight.get(dataset, ()), source, board=board)
         if images:
             page += "\n## Plots\n\n" + "\n\n".join(f"![{p.stem}]({p.name})" for p in images) + "\n"
@@ -416,14 +417,14 @@ def write_leaderboards(results: Iterable[RunResult], out_dir: Path,
     return [*written, index]
 
 
-def _write_plots(board: pd.DataFrame, dataset: str, out_dir: Path) -> list[Path]:
+def _write_plots(board: pd.DataFrame, dataset: str, out_dir: Path, runs: pd.DataFrame) -> list[Path]:
     """The dataset's PNGs (``benchmark.plots.dataset_plots``); none without matplotlib."""
     try:
         from benchmark.plots import dataset_plots
     except ImportError:
         return []
     paths = []
-    for name, png in dataset_plots(board, dataset):
+    for name, png in dataset_plots(board, dataset, runs):
         path = out_dir / name
         atomic_write_bytes(path, png)
         paths.append(path)

@@ -1,5 +1,6 @@
 """Leaderboard plots from the aggregate frame (matplotlib, Agg): per dataset table, a Pareto plot of the main metric
-against params, MACs and CPU latency (CI bars), and a per-class Se/+P chart. Importing this module needs
+against params, MACs and CPU latency (CI bars), a per-class Se/+P chart, and the test confusion matrices (summed over
+seeds) of the best ranked method, the teacher and the default student. Importing this module needs
 matplotlib; ``benchmark.leaderboard`` skips the plots when it is missing."""
 
 from __future__ import annotations
@@ -105,8 +106,49 @@ def per_class_png(table: pd.DataFrame, styles: Mapping[str, tuple[str, Any]], ti
     return _png(fig)
 
 
-def dataset_plots(board: pd.DataFrame, dataset: str) -> list[tuple[str, bytes]]:
-    """(file name, PNG) of the Pareto and per-class plots of every table of ``dataset`` in the aggregate ``board``."""
+CONFUSION_ROWS = ("teacher", "student")  # reference rows drawn beside the best ranked method
+
+
+def confusion_png(runs: pd.DataFrame, labels: Sequence[str], title: str) -> bytes | None:
+    """One panel per method label: its test confusion matrix summed over its runs (seeds), each row normalised to
+    the share of that true class (colour) with the beat/epoch counts written in; None when no label has one."""
+    import numpy as np
+
+    panels = []
+    for label in labels:
+        mine = runs[(runs["method_label"] == label) & runs["confusion"].notna()]
+        classes = next((tuple(c) for c in mine["classes"] if len(c)), ())
+        if not len(mine) or not classes:
+            continue
+        total = sum(np.asarray(c, dtype=np.int64) for c in mine["confusion"])
+        panels.append((label, classes, total, len(mine)))
+    if not panels:
+        return None
+    fig = Figure(figsize=(4.3 * len(panels), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (label, classes, total, n_runs) in zip(axes, panels, strict=True):
+        shares = total / np.maximum(total.sum(axis=1, keepdims=True), 1)
+        ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+        for (i, j), count in np.ndenumerate(total):
+            ax.text(j, i, f"{count:,}", ha="center", va="center", fontsize="x-small",
+                    color="white" if shares[i, j] > 0.6 else "black")
+        ax.set_xticks(range(len(classes)), classes)
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set(xlabel="predicted", ylabel="true", title=f"{label} ({n_runs} run{'s' if n_runs > 1 else ''})")
+    fig.suptitle(f"{title} — test confusion, summed over seeds (colour: share of the true class)")
+    return _png(fig)
+
+
+def confusion_labels(table: pd.DataFrame) -> list[str]:
+    """The best ranked method of ``table`` (first ranked row), then the teacher and the student where present."""
+    ranked = table[table["table"] == "ranked"]
+    best = [str(ranked["method_label"].iloc[0])] if len(ranked) else []
+    return [*best, *(label for label in CONFUSION_ROWS if label in set(table["method_label"]))]
+
+
+def dataset_plots(board: pd.DataFrame, dataset: str, runs: pd.DataFrame | None = None) -> list[tuple[str, bytes]]:
+    """(file name, PNG) of the Pareto and per-class plots of every table of ``dataset`` in the aggregate ``board``,
+    and, given the ``runs`` frame (``aggregate.runs_frame``), its confusion matrices."""
     mine = board[board["dataset"] == dataset]
     styles = _styles(list(set(mine["method_label"])))
     out = []
@@ -115,8 +157,11 @@ def dataset_plots(board: pd.DataFrame, dataset: str) -> list[tuple[str, bytes]]:
         key = dict(zip(TABLE_COLUMNS, values, strict=True))
         table = mine[[tuple(k) == values for k in mine[list(TABLE_COLUMNS)].itertuples(index=False)]]
         title = f"{dataset} · {key['budget']} · {key['profile']}"
-        for kind, png in (("pareto", pareto_png(table, styles, title)), ("classes", per_class_png(table, styles,
-                                                                                                   title))):
+        pictures = [("pareto", pareto_png(table, styles, title)), ("classes", per_class_png(table, styles, title))]
+        if runs is not None and len(table):
+            in_table = runs[[tuple(k) == values for k in runs[list(TABLE_COLUMNS)].itertuples(index=False)]]
+            pictures.append(("confusion", confusion_png(in_table, confusion_labels(table), title)))
+        for kind, png in pictures:
             if png is not None:
                 out.append((f"{dataset}_{_slug(key)}_{kind}.png", png))
     return out

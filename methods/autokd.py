@@ -49,7 +49,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import optuna
@@ -108,7 +108,7 @@ class AutoKD(Method):
         teacher_logits = {"teacher_logits": ctx.teacher().train_logits}
         stem = ctx.default_student.params
         max_epochs = max(1, cfg.max_resource)
-        recipe = replace(ctx.recipe, epochs=max_epochs, patience=None)
+        recipe = ctx.search_recipe(max_epochs)
         n_train = len(ctx.train)
         generator = torch.Generator().manual_seed(ctx.seed)
         subset = torch.randperm(n_train, generator=generator)[:max(1, round(cfg.trial_subset * n_train))]

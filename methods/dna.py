@@ -63,7 +63,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -369,7 +369,7 @@ class DNA(Method):
             trainer.block.set_path(tuple(rng.choice(ops) for ops in layer_ops))
 
         epoch_counter = itertools.count()
-        recipe = replace(ctx.recipe, epochs=epochs, patience=None)
+        recipe = ctx.search_recipe(epochs)
         fit = ctx.fit(trainer, feature_mse_objective, phase="search", recipe=recipe, step_hook=step_hook,
                       scorer=lambda _: float(next(epoch_counter)),  # keep the last epoch's weights (no val pass)
                       extras={"dna_in": feats[block], "dna_target": feats[block + 1]},

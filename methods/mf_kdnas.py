@@ -166,7 +166,7 @@ class MFKDNAS(Method):
             epochs = max(1 if low else cfg.high_min_epochs, math.floor(per_eval / (fraction * epoch_cost)))
             if ctx.search_meter.remaining < epochs * fraction * epoch_cost + val_cost:
                 return None
-            recipe = replace(ctx.recipe, epochs=epochs, patience=None)
+            recipe = ctx.search_recipe(epochs)
             seen = {"epochs": 0}
 
             def scorer(m: nn.Module) -> float:  # validate once, after the last epoch

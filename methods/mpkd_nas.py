@@ -79,7 +79,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -246,7 +246,7 @@ class MPKDNAS(Method):
             epochs_done["n"] += 1
             return float(epochs_done["n"])
 
-        recipe = replace(ctx.recipe, epochs=cfg.teacher_head_epochs, patience=None)
+        recipe = ctx.search_recipe(cfg.teacher_head_epochs)
         ctx.engine.fit(heads, objective, cached, recipe, scorer=last_epoch_wins, seed=ctx.seed, meter=meter,
                        macs_per_sample=TRAIN_PASSES * head_macs)
         del cached, feats
@@ -349,7 +349,7 @@ class MPKDNAS(Method):
             epochs_done["n"] += 1
             return float(epochs_done["n"])
 
-        recipe = replace(ctx.recipe, epochs=epochs, patience=None)
+        recipe = ctx.search_recipe(epochs)
         units_before = ctx.search_meter.units
         fit = ctx.fit(model, self.objective(ctx), phase="search", recipe=recipe, extras=targets,
                       epoch_hook=epoch_hook if cfg.sampling == "epoch" else None,

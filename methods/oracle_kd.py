@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -243,7 +243,7 @@ class KDASSearch:
         ctx, cfg = self.ctx, self.cfg
         reserve = cfg.derive_samples * self.eval_cost()
         epochs = self.supernet_epochs(reserve)
-        recipe = replace(ctx.recipe, epochs=epochs, patience=None)
+        recipe = ctx.search_recipe(epochs)
         n_train = len(ctx.train)
         subset = torch.randperm(n_train, generator=self.generator)[:max(1, round(cfg.supernet_fraction * n_train))]
         subset = subset.sort().values

@@ -483,3 +483,26 @@ def test_latency_spread_shown_and_header_names_the_results_folder() -> None:
     assert "from elsewhere/" in page and "from results/" not in page
     assert f"{records[0].latency_ms:.3f} (IQR 0.030)" in page
     assert "†" not in page
+
+
+def test_confusion_images_show_the_best_method_teacher_and_student(tmp_path: Path) -> None:
+    """With class order recorded, each table gets a confusion PNG: the best ranked method, the teacher and the
+    student, each matrix summed over the method's seeds."""
+    from benchmark.plots import confusion_labels
+
+    classes = ("N", "S", "V")
+
+    def with_confusion(record: RunResult, scale: int) -> RunResult:
+        confusion = (np.eye(3, dtype=int) * 10 + 1) * scale
+        return replace(record, metrics={**record.metrics, "classes": list(classes), "confusion": confusion.tolist()})
+
+    records = [with_confusion(r, i + 1) for i, r in enumerate(synthetic_records()) if r.ok and r.key.budget == "small"]
+    records += [with_confusion(_record("teacher", "small", 0, (0.9, 0.9, 0.9, 0.9, 0.9), 5000), 1)]
+    board = aggregate(records)
+    assert confusion_labels(board) == ["alpha", "teacher", "student"]
+    runs = runs_frame(records)
+    alpha = sum(np.asarray(c) for c in runs.loc[runs["method_label"] == "alpha", "confusion"])
+    assert alpha.tolist() == ((np.eye(3, dtype=int) * 10 + 1) * (1 + 2 + 3)).tolist()  # three seeds summed
+    names = [p.name for p in write_leaderboards(records, tmp_path)]
+    assert "toy_small_quick_fixed_v1_confusion.png" in names
+    assert (tmp_path / "toy_small_quick_fixed_v1_confusion.png").read_bytes()[:4] == b"\x89PNG"

@@ -68,3 +68,9 @@ def _try_claim(phase: str, name: str) -> bool:
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     with module.claim(phase, name) as mine:
         return mine
+
+
+def test_the_studys_validation_pool_is_protocol_v2s() -> None:
+    from datasets import mitbih
+
+    assert set(study.V8) == set(mitbih.VAL_RECORDS) and set(study.V4) == set(mitbih.VAL_RECORDS_V1)
