@@ -156,3 +156,34 @@ def test_planar_layers_compute_what_their_parents_do() -> None:
     torch.testing.assert_close(planar.from_planar(norm(planar.to_planar(x))), norm(x))
     with pytest.raises(ValueError, match="planar 4D"):
         norm(torch.randn(2, 6, 1, 1, 4))
+
+
+def test_planar_nago_network_matches_the_plain_one() -> None:
+    """AutoKD's NAGO nets (max-pool and separable-conv node ops) run planar too, with the plain network's results."""
+    from methods.spaces import nago1d
+
+    params = nago1d.GeneratorParams(top_nodes=4, top_k=2, top_p=0.5, mid_nodes=3, mid_p=0.6, bottom_nodes=5,
+                                    bottom_k=2, bottom_p=0.5)
+    arch = nago1d.fit_width(nago1d.sample_structure(params, seed=3), 7, 2, 4, 5, 32_000)
+    assert arch is not None
+    torch.manual_seed(0)
+    fast = build_model(arch, 4, 5).double()  # float64: train-mode BN over a deep DAG amplifies float32 rounding
+    plain = plain_layers(copy.deepcopy(fast))
+    assert fast.planar and not plain.planar
+    assert any(isinstance(m, planar.MaxPool1d) for m in fast.modules()) or "pool" not in str(arch.params)
+    x = torch.randn(4, 4, 256, dtype=torch.float64)
+    x_fast, x_plain = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_fast, out_plain = fast(x_fast), plain(x_plain)
+    torch.testing.assert_close(out_fast, out_plain)
+    weights = torch.arange(5, dtype=torch.float64)
+    (out_fast * weights).sum().backward()
+    (out_plain * weights).sum().backward()
+    torch.testing.assert_close(x_fast.grad, x_plain.grad)
+    assert x_fast.grad.abs().max() > 0
+    assert count_macs(fast.float(), (4, 256)) == count_macs(plain.float(), (4, 256))
+
+
+def test_planar_pools_compute_what_their_parents_do() -> None:
+    x = torch.randn(2, 5, 33)
+    for pool in (planar.MaxPool1d(3, stride=2, padding=1), planar.AvgPool1d(3, 2, padding=1, count_include_pad=False)):
+        torch.testing.assert_close(planar.from_planar(pool(planar.to_planar(x))), pool(x))

@@ -53,3 +53,35 @@ class BatchNorm1d(nn.BatchNorm1d):
     def _check_input_dim(self, x: Tensor) -> None:
         if x.dim() not in (2, 3, 4):
             raise ValueError(f"expected 2D, 3D or planar 4D input (got {x.dim()}D input)")
+
+
+class MaxPool1d(nn.MaxPool1d):
+    """``nn.MaxPool1d`` that, given a planar (N, C, 1, L) input, runs as the equivalent ``(1, k)`` ``MaxPool2d``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not is_planar(x):
+            return super().forward(x)
+        if self.return_indices:
+            raise ValueError("planar MaxPool1d does not return indices")
+        return F.max_pool2d(x, (1, self.kernel_size), (1, self.stride), (0, self.padding), (1, self.dilation),
+                            ceil_mode=self.ceil_mode)
+
+
+class AvgPool1d(nn.AvgPool1d):
+    """``nn.AvgPool1d`` that, given a planar (N, C, 1, L) input, runs as the equivalent ``(1, k)`` ``AvgPool2d``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not is_planar(x):
+            return super().forward(x)
+        return F.avg_pool2d(x, (1, self.kernel_size[0]), (1, self.stride[0]), (0, self.padding[0]),
+                            ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
+
+
+def pool_over_length(x: Tensor) -> Tensor:
+    """Global average over the length: (N, C, L) or planar (N, C, 1, L) -> (N, C)."""
+    return x.mean(dim=(-2, -1)) if is_planar(x) else x.mean(dim=-1)
+
+
+def planar_input(x: Tensor, enabled: bool = True) -> Tensor:
+    """A network's input made planar on the CPU (where the layout is measured faster), left as it is elsewhere."""
+    return to_planar(x) if enabled and x.device.type == "cpu" and x.dim() == 3 else x

@@ -46,6 +46,7 @@ import networkx as nx
 import torch
 from torch import Tensor, nn
 
+from benchmark.nn import planar
 from benchmark.nn.arch import ArchSpec, register_architecture
 from benchmark.nn.blocks import conv1d, conv_bn_act
 
@@ -174,14 +175,14 @@ class _Op(nn.Module):
         if op.startswith("pool"):
             if c_in != c_out:
                 raise ValueError(f"pooling op {op} cannot change channels {c_in} -> {c_out}")
-            body: nn.Module = nn.MaxPool1d(kernel, stride=1, padding=kernel // 2)
+            body: nn.Module = planar.MaxPool1d(kernel, stride=1, padding=kernel // 2)
         else:
             body = nn.Sequential(
                 conv1d(c_in, c_in, kernel, padding=kernel // 2, groups=c_in) if kernel > 1
                 else nn.Identity(),
-                nn.Conv1d(c_in, c_out, 1, bias=False),
+                conv1d(c_in, c_out, 1),
             )
-        self.body = nn.Sequential(nn.ReLU(), body, nn.BatchNorm1d(c_out))
+        self.body = nn.Sequential(nn.ReLU(), body, planar.BatchNorm1d(c_out))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.body(x)
@@ -256,19 +257,20 @@ class NAGO1d(nn.Module):
                 self.adapters[f"out_{i}"] = conv_bn_act(widths[self.stages[i]], widths[2], 1,
                                                         2 ** (2 - self.stages[i]), act=False)
         self.classifier = nn.Linear(widths[2], n_classes)
+        self.planar = True  # channels-last 2-D on the CPU (benchmark.nn.planar): same parameters and results
 
     def _adapt(self, key: str, x: Tensor) -> Tensor:
         return self.adapters[key](x) if key in self.adapters else x
 
     def forward(self, x: Tensor) -> Tensor:
-        stem = self.stem(x)
+        stem = self.stem(planar.planar_input(x, self.planar))
         outs: list[Tensor] = []
         for i, cell in enumerate(self.cells):
             sources = self.cell_inputs[i] or [-1]
             feed = _sum(self._adapt(f"{i}_{j}", stem if j < 0 else outs[j]) for j in sources)
             outs.append(cell(feed))
         final = _sum(self._adapt(f"out_{i}", outs[i]) for i in self.outputs) / len(self.outputs)
-        return self.classifier(torch.relu(final).mean(dim=-1))
+        return self.classifier(planar.pool_over_length(torch.relu(final)))
 
 
 @register_architecture(FAMILY)
