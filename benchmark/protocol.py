@@ -12,7 +12,8 @@ from benchmark.registry import RegistryError
 # The protocol's version, stored in every record (RunResult.protocol_version): bump it when a change to splits,
 # recipes or scoring makes earlier records incomparable; resume reruns and the leaderboard leaves out older ones.
 # 1: costs in epochs. 2 (docs/protocol-v2.md; being built under issue 9, no v2 record is committed until it is
-# frozen): costs in MACs, smoke on a capped training split, the test split out of the methods' reach.
+# frozen): costs in MACs, smoke on a capped training split, the test split out of the methods' reach, validation on
+# eight DS1 records with no early stopping (selection study); the teacher recipe is still open.
 PROTOCOL_VERSION = 2
 
 
@@ -154,6 +155,9 @@ BUDGET_TIERS: dict[str, dict[str, BudgetTier]] = {
 DEFAULT_BUDGET = {"mitbih": "small", "synthetic": "small", "sleepedf20": "small", "sleepedf78": "small"}
 DATASET_TEACHER = {"mitbih": "ecg", "synthetic": "tiny", "sleepedf20": "eeg", "sleepedf78": "eeg"}
 
+# Protocol v2's selection (docs/protocol-v2.md, chosen inside DS1 by tools/selection_study.py): validation macro-F1
+# on eight DS1 records, the best epoch's weights kept, every epoch of the schedule trained (no early stop: the study
+# scored checkpoint picking over the whole schedule; v1's patience stopped its teacher before the schedule annealed).
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         "smoke", TrainRecipe(epochs=1, batch_size=64), TrainRecipe(epochs=3, batch_size=64), search_budget=20.0,
@@ -162,13 +166,12 @@ PROFILES: dict[str, Profile] = {
         max_train_per_class=500,
     ),
     "quick": Profile(
-        "quick", TrainRecipe(epochs=6, batch_size=128, patience=3), TrainRecipe(epochs=10, batch_size=128, patience=4),
+        "quick", TrainRecipe(epochs=6, batch_size=128), TrainRecipe(epochs=10, batch_size=128),
         search_budget=30.0,
         description="CPU: all methods on mitbih in ~80 min of one core per seed (teacher ~12, autokd ~25)",
     ),
     "full": Profile(
-        "full", TrainRecipe(epochs=60, batch_size=256, patience=15),
-        TrainRecipe(epochs=100, batch_size=256, patience=20), search_budget=300.0,
+        "full", TrainRecipe(epochs=60, batch_size=256), TrainRecipe(epochs=100, batch_size=256), search_budget=300.0,
         description="paper-scale; meant for GPUs",
     ),
 }
