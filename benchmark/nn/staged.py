@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from benchmark.nn.blocks import BLOCKS, conv_bn_act
-from benchmark.nn.planar import from_planar, to_planar
+from benchmark.nn.planar import from_planar, is_planar, planar_input, pool_over_length
 from benchmark.nn.specs import StagedCNNSpec, StageSpec
 
 __all__ = ["StageSpec", "StagedCNN1d", "StagedCNNSpec", "stage_shapes"]
@@ -42,14 +42,14 @@ class StagedCNN1d(nn.Module):
     def _input(self, x: Tensor) -> Tensor:
         """The stem's input: planar (channels-last 2-D, see ``benchmark.nn.planar``) on the CPU, where it trains
         ~1.2-1.8x faster; (N, C, L) elsewhere and when ``planar`` is off."""
-        return to_planar(x) if self.planar and x.device.type == "cpu" and x.dim() == 3 else x
+        return planar_input(x, self.planar)
 
     @staticmethod
     def _output(out: Tensor) -> Tensor:
-        return from_planar(out) if out.dim() == 4 else out
+        return from_planar(out) if is_planar(out) else out
 
     def _head(self, out: Tensor) -> Tensor:
-        return self.classifier(self.dropout(out.mean(dim=(-2, -1) if out.dim() == 4 else -1)))
+        return self.classifier(self.dropout(pool_over_length(out)))
 
     def forward_features(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         features = []
