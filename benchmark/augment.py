@@ -8,10 +8,10 @@ come from torch's global generator, which the engine seeds per run, so an augmen
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class SignalAugment:
 
     def __call__(self, x: Tensor) -> Tensor:
         """An augmented copy of the batch ``x`` (N, C, L); ``x`` itself is left untouched."""
+        import torch  # here, not at the top: the protocol (and with it `--help`, `list`, `show`) imports this module
+
         n, _, length = x.shape
         k = self.signal_channels
         signal = x[:, :k]

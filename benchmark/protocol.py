@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from benchmark.augment import SignalAugment
 from benchmark.nn.arch import ArchSpec
 from benchmark.nn.specs import StagedCNNSpec, StageSpec
 from benchmark.registry import RegistryError
@@ -37,6 +38,10 @@ class TrainRecipe:
     # over the steps, decay ``ema_decay``, BN statistics included). "final" and "ema" never early-stop.
     weights: str = "best"
     ema_decay: float = 0.998
+    # Input augmentation of every training batch, for teacher recipes only: the teacher store applies it, while
+    # students train on the un-augmented inputs whose teacher logits are cached (an augmented student view would
+    # need the teacher's logits of that view, which the cache does not hold).
+    augment: SignalAugment | None = None
 
     def __post_init__(self) -> None:
         if self.weights not in WEIGHT_RULES:

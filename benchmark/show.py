@@ -110,6 +110,28 @@ def history_table(result: RunResult) -> Table:
     return table
 
 
+def protocol_rows(result: RunResult) -> list[tuple[str, str]]:
+    """The record's place in the protocol: version, role, fold, teacher(s), patients and search trace."""
+    role = "reference row (not ranked with methods)" if result.reference else "method"
+    rows = [("protocol", f"v{result.protocol_version} · {role} · ranked by {result.main_metric}")]
+    if result.fold is not None:
+        cv = result.cv
+        of = f" of {cv.n_folds} ({cv.scheme or 'cross-validation'}, folds sha256 {cv.folds_sha256[:12]}…)" if cv else ""
+        rows.append(("fold", f"{result.fold}{of}"))
+    if result.teacher_ids:
+        kind = f"ensemble of {len(result.teacher_ids)}" if len(result.teacher_ids) > 1 else "single"
+        rows.append(("teacher", f"{kind}: {', '.join(tid[:12] for tid in result.teacher_ids)}"))
+    if result.test_confusion_by_group:
+        groups = sorted(result.test_confusion_by_group)
+        shown = ", ".join(groups[:12]) + (" …" if len(groups) > 12 else "")
+        rows.append(("test groups (patients)", f"{len(groups)}: {shown}"))
+    if result.search_trace:
+        fidelities = sorted({str(e.get("fidelity")) for e in result.search_trace if e.get("fidelity") is not None})
+        rows.append(("search trace", f"{len(result.search_trace)} evaluations"
+                     + (f" at fidelities {', '.join(fidelities)}" if fidelities else "")))
+    return rows
+
+
 def result_table(result: RunResult, source: str) -> Table:
     table = Table(title=f"{source} — {result.key.label()} [{result.status}]", show_header=False)
     table.add_column("field", style="bold")
@@ -117,6 +139,8 @@ def result_table(result: RunResult, source: str) -> Table:
     if not result.ok:
         table.add_row("error", result.error or "")
     m = result.metrics
+    if m and result.main_metric in m and result.main_metric != "macro_f1":
+        table.add_row(f"test {result.main_metric} (ranked by)", f"{m[result.main_metric]:.4f}")
     if m:
         table.add_row("test macro-F1 / acc / κ", f"{m['macro_f1']:.4f} / {m['accuracy']:.4f} / {m['kappa']:.4f}")
         per_class = m.get("per_class", {})
@@ -139,6 +163,8 @@ def result_table(result: RunResult, source: str) -> Table:
     table.add_row("arch", json.dumps(result.arch))
     if result.model:
         table.add_row("saved model", f"{result.model.get('path')} (sha256 {str(result.model.get('sha256'))[:12]}…)")
+    for name, value in protocol_rows(result):
+        table.add_row(name, value)
     table.add_row("split hash / data checksum", f"{result.split_hash} / {result.data_checksum}")
     prov = result.provenance
     table.add_row("provenance", f"{prov.get('git_commit', '?')} · {prov.get('hardware', '?')} · "

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from benchmark.augment import SignalAugment
 from benchmark.engine import Batch, Engine, TensorSplit
 from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.protocol import TrainRecipe
@@ -76,11 +77,12 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
-def cross_entropy_objective(label_smoothing: float = 0.0):
-    """Plain cross-entropy on the model's logits."""
+def cross_entropy_objective(label_smoothing: float = 0.0, augment: SignalAugment | None = None):
+    """Plain cross-entropy on the model's logits, of an augmented copy of the batch when ``augment`` is given."""
 
     def objective(model: nn.Module, batch: Batch) -> dict[str, Tensor]:
-        return {"ce": F.cross_entropy(model(batch.x), batch.y, label_smoothing=label_smoothing)}
+        x = augment(batch.x) if augment is not None else batch.x
+        return {"ce": F.cross_entropy(model(x), batch.y, label_smoothing=label_smoothing)}
 
     return objective
 
@@ -123,7 +125,7 @@ class TeacherStore:
         start = time.perf_counter()
         torch.manual_seed(seed)
         model = build_model(arch, in_channels, n_classes)
-        fit = engine.fit(model, cross_entropy_objective(recipe.label_smoothing), train, recipe,
+        fit = engine.fit(model, cross_entropy_objective(recipe.label_smoothing, recipe.augment), train, recipe,
                          scorer=lambda m: val_metrics_fn(m)["macro_f1"], seed=seed)
         val_metrics = val_metrics_fn(model)
         train_logits = engine.predict(model, train.x)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import torch
 
 from benchmark.augment import SignalAugment
@@ -43,3 +45,31 @@ def test_augmentation_is_reproducible_under_a_seed() -> None:
     a = SignalAugment()(x)
     torch.manual_seed(3)
     assert torch.equal(a, SignalAugment()(x))
+
+
+def test_a_teacher_recipe_with_augmentation_trains_on_augmented_copies_and_gets_its_own_id() -> None:
+    from dataclasses import replace
+
+    from benchmark.engine import Batch
+    from benchmark.nn.arch import ArchSpec
+    from benchmark.protocol import TrainRecipe
+    from benchmark.teachers import TeacherStore, cross_entropy_objective
+
+    seen: list[torch.Tensor] = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x)
+            return x[:, :, 0].clone().requires_grad_()  # (N, 4) logits
+
+    x = batch()
+    data = Batch(x, torch.zeros(len(x), dtype=torch.long), torch.arange(len(x)), {})
+    cross_entropy_objective(augment=SignalAugment())(Recorder(), data)
+    cross_entropy_objective()(Recorder(), data)
+    assert not torch.equal(seen[0], x) and torch.equal(seen[0][:, 1:], x[:, 1:]) and seen[1] is x
+
+    plain = TrainRecipe(epochs=2)
+    store, arch = TeacherStore(Path("unused")), ArchSpec("staged_cnn", {})
+    ids = {store.teacher_id("d", "s", "k", arch, recipe, 0)
+           for recipe in (plain, replace(plain, augment=SignalAugment()), replace(plain, augment=SignalAugment(0.1)))}
+    assert len(ids) == 3
