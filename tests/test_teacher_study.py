@@ -65,3 +65,11 @@ def test_report_sets_each_recipe_beside_the_student_pool(tmp_path: Path, monkeyp
     column = [c.strip() for c in header.split("|")].index("final S Se")
     assert float(rows["long"].split("|")[column]) == pytest.approx(90.0)
     assert float(rows["students (n=2): best"].split("|")[column]) == pytest.approx(70.0)
+
+
+def test_the_best_rule_scores_the_epoch_with_the_best_validation_macro_f1() -> None:
+    split = study.develop_split(1)
+    split = {"train": split.train, "val": split.val, "test": split.test}
+    good, poor = fake_run(split, 9)["epochs"][0], fake_run(split, 3)["epochs"][0]
+    scores = teacher.held_out_scores({"split": split, "epochs": [poor, good, poor]})
+    assert scores["best S Se"] == pytest.approx(0.9) and scores["final S Se"] == pytest.approx(0.3)
