@@ -101,11 +101,12 @@ def develop(fold: int, name: str, data: dict[str, np.ndarray], seed: int) -> Pat
 def held_out_scores(run: dict[str, Any]) -> dict[str, float]:
     """Pseudo-test macro-F1 and S/V sensitivity and +P of the weights each rule keeps: ``best`` (the epoch with the
     best validation macro-F1 on the run's validation records: protocol v2's rule), the final raw and the EMA
-    weights."""
+    weights; and the validation macro-F1 of the best and the final epoch (the final one was not picked on it)."""
     val, test = tuple(run["split"]["val"]), tuple(run["split"]["test"])
     epochs = run["epochs"]
     best = int(np.argmax([study.pooled_metrics(e["raw"], val)["macro_f1"] for e in epochs]))
-    out = {}
+    out = {"val: best macro-F1": study.pooled_metrics(epochs[best]["raw"], val)["macro_f1"],
+           "val: final macro-F1": study.pooled_metrics(epochs[-1]["raw"], val)["macro_f1"]}
     for weights, epoch in (("best", epochs[best]["raw"]), ("final", epochs[-1]["raw"]), ("ema", epochs[-1]["ema"])):
         conf = sum(np.array(epoch[str(r)]["confusion"]) for r in test)
         metrics = study.metrics_from_confusion(conf, study.CLASSES, study.SCORED_CLASSES)
