@@ -35,7 +35,7 @@ from benchmark.augment import SignalAugment
 from benchmark.engine import Batch, Objective
 from benchmark.nn.arch import ArchSpec
 from benchmark.paths import resolve_cache_dir, resolve_data_root
-from benchmark.protocol import PROFILES, TEACHERS, TrainRecipe
+from benchmark.protocol import TEACHERS, TrainRecipe
 from benchmark.results import atomic_write_text
 
 
@@ -61,7 +61,7 @@ class TeacherRecipe:
         return objective
 
 
-V1 = PROFILES["quick"].teacher_recipe
+V1 = TrainRecipe(epochs=6, batch_size=128)  # protocol v1's quick teacher recipe (v2's is "reg_aug", now in PROFILES)
 RECIPES: dict[str, TeacherRecipe] = {
     # v1's recipe at its full 6 epochs (v1 early-stopped it after 4, keeping epoch 0's weights)
     "v1": TeacherRecipe(replace(V1, patience=None)),
