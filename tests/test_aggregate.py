@@ -64,14 +64,18 @@ def test_ranks_by_the_datasets_main_metric() -> None:
     assert board.loc["beta", "mean"] == pytest.approx(0.81) and board.loc["beta", "main_metric"] == "kappa"
 
 
-def test_a_version_1_record_upgrades() -> None:
-    path = REPO / "results/mitbih/inter-patient/small/quick/student/seed0.json"
-    assert json.loads(path.read_text())["schema_version"] == 1
-    record = read_result(path)
-    assert record.schema_version == 3 and record.reference and record.main_metric == "macro_f1"
-    assert (record.fold, record.cv, record.test_confusion_by_group) == (None, None, {})
-    kd = read_result(path.parents[1] / "vanilla_kd/seed0.json")
-    assert not kd.reference and kd.teacher_ids == [kd.teacher["id"]]
+def test_a_version_1_record_upgrades(tmp_path: Path) -> None:
+    """A committed protocol-v1, schema-1 record (a KD method's) upgrades; so does the same record as a reference row."""
+    path = REPO / "results/mitbih/inter-patient/small/quick/mpkd_nas/seed0.json"
+    raw = json.loads(path.read_text())
+    assert raw["schema_version"] == 1
+    kd = read_result(path)
+    assert kd.schema_version == 3 and not kd.reference and kd.main_metric == "macro_f1"
+    assert (kd.fold, kd.cv, kd.test_confusion_by_group) == (None, None, {})
+    assert kd.teacher_ids == [kd.teacher["id"]]
+    raw["key"]["method"] = "student"
+    (tmp_path / "seed0.json").write_text(json.dumps(raw))
+    assert read_result(tmp_path / "seed0.json").reference
 
 
 def test_an_older_fold_record_gets_its_fold_and_fold_set(tmp_path: Path) -> None:
