@@ -23,8 +23,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,11 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import selection_study as study
 
 from benchmark.augment import SignalAugment
-from benchmark.engine import Batch, Objective
+from benchmark.engine import Objective
 from benchmark.nn.arch import ArchSpec
 from benchmark.paths import resolve_cache_dir, resolve_data_root
 from benchmark.protocol import TEACHERS, TrainRecipe
 from benchmark.results import atomic_write_text
+from benchmark.teachers import cross_entropy_objective
 
 
 @dataclass(frozen=True)
@@ -52,13 +51,8 @@ class TeacherRecipe:
         return ArchSpec(base.family, {**base.params, "dropout": self.dropout})
 
     def objective(self) -> Objective:
-        smoothing, augment = self.recipe.label_smoothing, self.augment
-
-        def objective(model: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
-            x = augment(batch.x) if augment else batch.x
-            return {"ce": F.cross_entropy(model(x), batch.y, label_smoothing=smoothing)}
-
-        return objective
+        """The teacher store's own objective (``benchmark.teachers.cross_entropy_objective``) for this recipe."""
+        return cross_entropy_objective(self.recipe.label_smoothing, self.augment)
 
 
 V1 = TrainRecipe(epochs=6, batch_size=128)  # protocol v1's quick teacher recipe (v2's is "reg_aug", now in PROFILES)
@@ -104,9 +98,9 @@ def held_out_scores(run: dict[str, Any]) -> dict[str, float]:
     weights; and the validation macro-F1 of the best and the final epoch (the final one was not picked on it)."""
     val, test = tuple(run["split"]["val"]), tuple(run["split"]["test"])
     epochs = run["epochs"]
-    best = int(np.argmax([study.pooled_metrics(e["raw"], val)["macro_f1"] for e in epochs]))
-    out = {"val: best macro-F1": study.pooled_metrics(epochs[best]["raw"], val)["macro_f1"],
-           "val: final macro-F1": study.pooled_metrics(epochs[-1]["raw"], val)["macro_f1"]}
+    val_scores = [study.pooled_metrics(e["raw"], val)["macro_f1"] for e in epochs]
+    best = int(np.argmax(val_scores))
+    out = {"val: best macro-F1": val_scores[best], "val: final macro-F1": val_scores[-1]}
     for weights, epoch in (("best", epochs[best]["raw"]), ("final", epochs[-1]["raw"]), ("ema", epochs[-1]["ema"])):
         conf = sum(np.array(epoch[str(r)]["confusion"]) for r in test)
         metrics = study.metrics_from_confusion(conf, study.CLASSES, study.SCORED_CLASSES)
