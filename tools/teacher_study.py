@@ -66,6 +66,12 @@ RECIPES: dict[str, TeacherRecipe] = {
     # + augmentation of the ECG channel (amplitude, drift, noise, shift); the RR channels are left alone
     "reg_aug": TeacherRecipe(replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1),
                              dropout=0.3, augment=SignalAugment()),
+    # round 2 (S across patients): reg_aug with stronger class balancing of the sampled batches; count_c ** -0.75
+    # and ** -1 (every class equally often; Q's handful of DS1 beats then fill a fifth of each batch)
+    "reg_aug_bal75": TeacherRecipe(replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1,
+                                           balance_power=0.75), dropout=0.3, augment=SignalAugment()),
+    "reg_aug_bal100": TeacherRecipe(replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1,
+                                            balance_power=1.0), dropout=0.3, augment=SignalAugment()),
 }
 
 
