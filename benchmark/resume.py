@@ -1,8 +1,10 @@
 """What an existing record means for a job: resume keys on what determines a result, not on the path alone.
 
 A record is *current* for a job when it is OK and was made from the same data (``data_checksum``), the same split
-(``split_hash``), the same protocol version and the same method config as the job would use now; an OK record that
-differs in any of these is *stale* (rerun, with the reason said). A record of a newer schema is *newer*: refused,
+(``split_hash``), the same protocol version, the same protocol settings (budget tier, teacher architecture and
+recipe, student recipe, search budget, ensemble size: everything in ``Protocol`` but the profile's prose
+description) and the same method config as the job would use now; an OK record that differs in any of these is
+*stale* (rerun, with the reason said). A record of a newer schema is *newer*: refused,
 never overwritten.
 """
 
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.joblock import JobLocks, lock_path
-from benchmark.protocol import PROTOCOL_VERSION
+from benchmark.protocol import PROTOCOL_VERSION, make_protocol
 from benchmark.results import (
     JobKey,
     NewerSchemaError,
@@ -40,6 +42,7 @@ class Fingerprint:
     split_hash: str
     protocol_version: int
     method_config: Any  # the full config (defaults filled in) as JSON data; None when the options are invalid
+    protocol: Any = None  # protocol_settings() of the job's Protocol; None: not compared
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,23 @@ def method_config_data(method: str, options: dict[str, Any]) -> Any:
         return None
 
 
+def protocol_settings(protocol: Any) -> Any:
+    """A protocol (``Protocol.to_dict()`` or a record's ``config["protocol"]``) as JSON data without the profile's
+    description, which is prose: editing it changes no result."""
+    data = as_json_data(protocol)
+    if isinstance(data, dict) and isinstance(data.get("profile"), dict):
+        data["profile"].pop("description", None)
+    return data
+
+
+def changed_paths(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of the leaves that differ between two JSON values (a missing key counts as different)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [path for k in sorted(set(old) | set(new), key=str)
+                for path in changed_paths(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [prefix.rstrip(".") or "(all)"]
+
+
 def staleness(record: RunResult, expected: Fingerprint) -> str:
     """Why an OK ``record`` is not a result of the job as it would run now; "" when it is."""
     reasons = []
@@ -74,6 +94,15 @@ def staleness(record: RunResult, expected: Fingerprint) -> str:
         reasons.append(f"split changed ({record.split_hash or '?'} -> {expected.split_hash})")
     if record.protocol_version != expected.protocol_version:
         reasons.append(f"protocol v{record.protocol_version} -> v{expected.protocol_version}")
+    if expected.protocol is not None:
+        recorded_protocol = record.config.get("protocol")
+        if recorded_protocol is None:
+            reasons.append("protocol settings not recorded")
+        else:
+            changed = changed_paths(protocol_settings(recorded_protocol), expected.protocol)
+            if changed:
+                more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+                reasons.append(f"protocol settings changed ({', '.join(changed[:3])}{more})")
     recorded = record.config.get("method")
     if expected.method_config is None or as_json_data(recorded) != expected.method_config:
         reasons.append("method config changed")
@@ -101,20 +130,22 @@ def record_state(results_dir: Path, key: JobKey, expected: Callable[[], Fingerpr
 
 
 class FingerprintCache:
-    """Fingerprints of jobs, loading each (dataset, fold) once for its data checksum and split hash."""
+    """Fingerprints of jobs, loading each (dataset, fold) once for its data checksum, split hash and split name."""
 
     def __init__(self, load_bundle: Callable[[Any], Any]) -> None:
         self._load = load_bundle
-        self._data: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self._data: dict[tuple[Any, ...], tuple[str, str, str]] = {}
 
     def __call__(self, job: Any) -> Fingerprint:
         where = (job.key.dataset, job.data_root, job.cache_dir, job.fold)
         if where not in self._data:
             bundle = self._load(job)
-            self._data[where] = (bundle.data_checksum, bundle.split_hash)
-        data_checksum, split_hash = self._data[where]
+            self._data[where] = (bundle.data_checksum, bundle.split_hash, bundle.split)
+        data_checksum, split_hash, split = self._data[where]
+        protocol = make_protocol(job.key.dataset, split, job.key.budget, job.key.profile)
         return Fingerprint(data_checksum, split_hash, PROTOCOL_VERSION,
-                           method_config_data(job.key.method, job.method_config))
+                           method_config_data(job.key.method, job.method_config),
+                           protocol_settings(protocol.to_dict()))
 
 
 def record_outcome(results_dir: Path, outcome: RunResult, previous: RunResult | None) -> RunResult:

@@ -101,6 +101,14 @@ def test_a_dead_worker_on_a_rerun_keeps_the_ok_records(tmp_path: Path) -> None:
     (lambda r: replace(r, split_hash="0123456789abcdef"), "split changed"),
     (lambda r: replace(r, protocol_version=0), f"protocol v0 -> v{PROTOCOL_VERSION}"),
     (lambda r: replace(r, config={**r.config, "method": {"label_smoothing": 0.3}}), "method config changed"),
+    (lambda r: replace(r, config={**r.config, "protocol": with_setting(r.config["protocol"], "teacher_recipe",
+                                                                       "weight_decay", 0.5)}),
+     "protocol settings changed (profile.teacher_recipe.weight_decay)"),
+    (lambda r: replace(r, config={**r.config, "protocol": with_setting(r.config["protocol"], "student_recipe",
+                                                                       "epochs", 99)}),
+     "protocol settings changed (profile.student_recipe.epochs)"),
+    (lambda r: replace(r, config={k: v for k, v in r.config.items() if k != "protocol"}),
+     "protocol settings not recorded"),
 ])
 def test_a_stale_record_is_rerun_and_the_reason_said(finished: tuple[Path, Job, RunResult],
                                                      change: Callable[[RunResult], RunResult], reason: str) -> None:
@@ -111,6 +119,22 @@ def test_a_stale_record_is_rerun_and_the_reason_said(finished: tuple[Path, Job, 
     assert events.kinds() == ["stale", "result"]
     assert reason in events.events[0][2]
     assert read_result(results_path(results, the_job.key)).data_checksum == before.data_checksum
+
+
+def with_setting(protocol: dict[str, Any], recipe: str, field: str, value: object) -> dict[str, Any]:
+    """A copy of a record's protocol settings with one recipe field of its profile changed."""
+    profile = protocol["profile"]
+    return {**protocol, "profile": {**profile, recipe: {**profile[recipe], field: value}}}
+
+
+def test_editing_the_profile_description_does_not_make_a_record_stale(finished: tuple[Path, Job, RunResult]) -> None:
+    results, the_job, before = finished
+    protocol = before.config["protocol"]
+    write_result(results, replace(before, config={
+        **before.config, "protocol": {**protocol, "profile": {**protocol["profile"], "description": "reworded"}}}))
+    events = Recorder()
+    run_many([the_job], InProcessExecutor(), results, on_event=events)
+    assert events.kinds() == ["skipped"]
 
 
 def test_a_current_record_is_skipped(finished: tuple[Path, Job, RunResult]) -> None:
