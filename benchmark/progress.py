@@ -101,7 +101,8 @@ class PlainDisplay:
         teacher = data.get("name") == "teacher"
         if kind == "phase" and (label, teacher) not in self._started and not self.quiet:
             self._started.add((label, teacher))
-            text = f"training the shared teacher (for {label})" if teacher else f"start {label}"
+            text = (f"preparing the shared teacher for {label} (from the store, or trained once and stored)"
+                    if teacher else f"start {label}")
             self.console.print(text, highlight=False, soft_wrap=True, markup=False)
 
     def release(self, label: str) -> None:
