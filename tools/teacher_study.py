@@ -117,6 +117,41 @@ def held_out_scores(run: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+FROZEN = "reg_aug"  # protocol v2's teacher recipe (PROFILES); round 2's candidates must beat it
+ROUND2 = ("reg_aug_bal75", "reg_aug_bal100")
+MARGIN = 0.03  # the issue's margin over the students, in macro-F1
+
+
+def round2_decision(read: Callable[[Path], dict[str, Any]] = lambda p: json.loads(p.read_text())) -> list[str]:
+    """Round 2's rule (docs/protocol-v2.md section 5, written before its runs): on the final weights' pseudo-test
+    macro-F1, a candidate replaces ``FROZEN`` only if it beats it on every fold both ran on and its mean over those
+    folds is at least ``MARGIN`` above the student pool's mean on the same folds. One line per candidate."""
+    def final_f1(path: Path) -> float:
+        return held_out_scores(read(path))["final macro-F1"]
+
+    lines = []
+    for name in ROUND2:
+        folds = [f for f in sorted(study.PSEUDO_TEST)
+                 if (study.OUT / "runs" / phase_name(f) / f"{name}.json").exists()
+                 and (study.OUT / "runs" / phase_name(f) / f"{FROZEN}.json").exists()]
+        if not folds:
+            lines.append(f"- `{name}`: not run beside `{FROZEN}` yet")
+            continue
+        own = [final_f1(study.OUT / "runs" / phase_name(f) / f"{name}.json") for f in folds]
+        frozen = [final_f1(study.OUT / "runs" / phase_name(f) / f"{FROZEN}.json") for f in folds]
+        pool = [float(np.mean([final_f1(p) for p in sorted((study.OUT / "runs" / f"develop{f}").glob("*.json"))]))
+                for f in folds]
+        beats = all(a > b for a, b in zip(own, frozen, strict=True))
+        margin = float(np.mean(own) - np.mean(pool))
+        verdict = "adopt" if beats and margin >= MARGIN else "keep `" + FROZEN + "`"
+        detail = "; ".join(f"fold {f}: {100 * a:.1f} vs {100 * b:.1f}, students {100 * c:.1f}"
+                           for f, a, b, c in zip(folds, own, frozen, pool, strict=True))
+        lines.append(f"- `{name}` (final macro-F1 %, {detail}): beats `{FROZEN}` on every fold: "
+                     f"{'yes' if beats else 'no'}; mean {100 * margin:+.1f} points over the students "
+                     f"(needs {100 * MARGIN:+.0f}) -> **{verdict}**")
+    return lines
+
+
 def report(read: Callable[[Path], dict[str, Any]] = lambda p: json.loads(p.read_text())) -> str:
     """Markdown: each teacher recipe's held-out scores beside the student pool's on the same fold."""
     import pandas as pd
@@ -138,6 +173,7 @@ def report(read: Callable[[Path], dict[str, Any]] = lambda p: json.loads(p.read_
                   "| recipe | " + " | ".join(frame.columns) + " |", "|---|" + "---:|" * len(frame.columns)]
         lines += [f"| {name} | " + " | ".join(f"{v:.1f}" for v in row) + " |" for name, row in frame.iterrows()]
         lines.append("")
+    lines += ["## Round 2's rule applied (docs/protocol-v2.md section 5)", "", *round2_decision(read), ""]
     return "\n".join(lines) + "\n"
 
 
