@@ -47,3 +47,38 @@ class SignalAugment:
             index = (torch.arange(length, device=x.device).view(1, 1, length) - offsets) % length
             signal = torch.gather(signal, 2, index.expand(n, k, length))
         return torch.cat([signal, x[:, k:]], dim=1)
+
+
+@dataclass(frozen=True)
+class SignalDropout:
+    """Modality dropout (Neverova et al., "ModDrop", 2015): with probability ``p`` a sample's signal channels are
+    zeroed (the standardised signal's baseline), so the network sees only its per-beat feature channels (MIT-BIH's RR
+    intervals) and must classify some beats from the rhythm alone rather than from a patient's beat shape."""
+
+    p: float = 0.3
+    signal_channels: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"signal_dropout": asdict(self)}
+
+    def __call__(self, x: Tensor) -> Tensor:
+        import torch
+
+        keep = (torch.rand(x.shape[0], 1, 1, device=x.device) >= self.p).to(x.dtype)
+        k = self.signal_channels
+        return torch.cat([x[:, :k] * keep, x[:, k:]], dim=1)
+
+
+@dataclass(frozen=True)
+class AugmentChain:
+    """Augmentations applied in order (e.g. ``SignalAugment`` then ``SignalDropout``)."""
+
+    steps: tuple[Any, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chain": [step.to_dict() for step in self.steps]}
+
+    def __call__(self, x: Tensor) -> Tensor:
+        for step in self.steps:
+            x = step(x)
+        return x

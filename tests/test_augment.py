@@ -2,7 +2,7 @@ from pathlib import Path
 
 import torch
 
-from benchmark.augment import SignalAugment
+from benchmark.augment import AugmentChain, SignalAugment, SignalDropout
 
 
 def batch(n: int = 16, length: int = 64) -> torch.Tensor:
@@ -73,3 +73,22 @@ def test_a_teacher_recipe_with_augmentation_trains_on_augmented_copies_and_gets_
     ids = {store.teacher_id("d", "s", "k", arch, recipe, 0)
            for recipe in (plain, replace(plain, augment=SignalAugment()), replace(plain, augment=SignalAugment(0.1)))}
     assert len(ids) == 3
+
+
+def test_signal_dropout_zeroes_whole_signals_of_about_p_of_the_samples_and_keeps_the_features() -> None:
+    x = batch(n=4000, length=8)
+    torch.manual_seed(0)
+    out = SignalDropout(p=0.3)(x)
+    dropped = (out[:, 0] == 0).all(dim=1)
+    assert 0.27 < dropped.float().mean().item() < 0.33
+    assert torch.equal(out[~dropped, 0], x[~dropped, 0])
+    assert torch.equal(out[:, 1:], x[:, 1:])
+
+
+def test_a_chain_applies_its_steps_in_order_and_names_them() -> None:
+    x = batch()
+    torch.manual_seed(1)
+    chained = AugmentChain((SignalAugment(), SignalDropout(p=1.0)))(x)
+    assert torch.equal(chained[:, 0], torch.zeros_like(x[:, 0])) and torch.equal(chained[:, 1:], x[:, 1:])
+    assert AugmentChain((SignalDropout(p=0.5),)).to_dict() == {"chain": [{"signal_dropout": {"p": 0.5,
+                                                                                           "signal_channels": 1}}]}
