@@ -2,10 +2,10 @@
 
 A record is *current* for a job when it is OK and was made from the same data (``data_checksum``), the same split
 (``split_hash``), the same protocol version, the same protocol settings (budget tier, teacher architecture and
-recipe, student recipe, search budget, ensemble size: everything in ``Protocol`` but the profile's prose
-description) and the same method config as the job would use now; an OK record that differs in any of these is
-*stale* (rerun, with the reason said). A record of a newer schema is *newer*: refused,
-never overwritten.
+recipe, student recipe, search budget, ensemble size: everything in ``Protocol`` except the profile's
+prose description and, for a method that uses no teacher, the teacher's settings) and the same method config as the
+job would use now; an OK record that differs in any of these is *stale* (rerun, with the reason said). A record of
+a newer schema is *newer*: refused, never overwritten.
 """
 
 from __future__ import annotations
@@ -68,12 +68,31 @@ def method_config_data(method: str, options: dict[str, Any]) -> Any:
         return None
 
 
-def protocol_settings(protocol: Any) -> Any:
+TEACHER_SETTINGS = (("teacher_arch",), ("ensemble_size",), ("profile", "teacher_recipe"))
+
+
+def uses_a_teacher(method: str) -> bool:
+    """Whether ``method``'s result depends on the protocol's teacher (or ensemble); True for unknown methods."""
+    cls = METHODS.get(method)
+    return cls is None or cls.uses_teacher or cls.uses_ensemble
+
+
+def protocol_settings(protocol: Any, uses_teacher: bool = True) -> Any:
     """A protocol (``Protocol.to_dict()`` or a record's ``config["protocol"]``) as JSON data without the profile's
-    description, which is prose: editing it changes no result."""
+    description, which is prose (editing it changes no result), and without the teacher's settings when the job
+    uses no teacher (a new teacher recipe does not rerun the CE student)."""
     data = as_json_data(protocol)
-    if isinstance(data, dict) and isinstance(data.get("profile"), dict):
+    if not isinstance(data, dict):
+        return data
+    if isinstance(data.get("profile"), dict):
         data["profile"].pop("description", None)
+    if not uses_teacher:
+        for *parents, name in TEACHER_SETTINGS:
+            holder = data
+            for parent in parents:
+                holder = holder.get(parent) if isinstance(holder, dict) else None
+            if isinstance(holder, dict):
+                holder.pop(name, None)
     return data
 
 
@@ -99,7 +118,8 @@ def staleness(record: RunResult, expected: Fingerprint) -> str:
         if recorded_protocol is None:
             reasons.append("protocol settings not recorded")
         else:
-            changed = changed_paths(protocol_settings(recorded_protocol), expected.protocol)
+            changed = changed_paths(protocol_settings(recorded_protocol, uses_a_teacher(record.key.method)),
+                                    expected.protocol)
             if changed:
                 more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
                 reasons.append(f"protocol settings changed ({', '.join(changed[:3])}{more})")
@@ -145,7 +165,7 @@ class FingerprintCache:
         protocol = make_protocol(job.key.dataset, split, job.key.budget, job.key.profile)
         return Fingerprint(data_checksum, split_hash, PROTOCOL_VERSION,
                            method_config_data(job.key.method, job.method_config),
-                           protocol_settings(protocol.to_dict()))
+                           protocol_settings(protocol.to_dict(), uses_a_teacher(job.key.method)))
 
 
 def record_outcome(results_dir: Path, outcome: RunResult, previous: RunResult | None) -> RunResult:

@@ -101,9 +101,6 @@ def test_a_dead_worker_on_a_rerun_keeps_the_ok_records(tmp_path: Path) -> None:
     (lambda r: replace(r, split_hash="0123456789abcdef"), "split changed"),
     (lambda r: replace(r, protocol_version=0), f"protocol v0 -> v{PROTOCOL_VERSION}"),
     (lambda r: replace(r, config={**r.config, "method": {"label_smoothing": 0.3}}), "method config changed"),
-    (lambda r: replace(r, config={**r.config, "protocol": with_setting(r.config["protocol"], "teacher_recipe",
-                                                                       "weight_decay", 0.5)}),
-     "protocol settings changed (profile.teacher_recipe.weight_decay)"),
     (lambda r: replace(r, config={**r.config, "protocol": with_setting(r.config["protocol"], "student_recipe",
                                                                        "epochs", 99)}),
      "protocol settings changed (profile.student_recipe.epochs)"),
@@ -125,6 +122,22 @@ def with_setting(protocol: dict[str, Any], recipe: str, field: str, value: objec
     """A copy of a record's protocol settings with one recipe field of its profile changed."""
     profile = protocol["profile"]
     return {**protocol, "profile": {**profile, recipe: {**profile[recipe], field: value}}}
+
+
+def test_a_new_teacher_recipe_reruns_a_distilled_student_but_not_the_ce_student(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    ce, kd = job(tmp_path), replace(job(tmp_path), key=replace(job(tmp_path).key, method="vanilla_kd"))
+    run_many([ce, kd], InProcessExecutor(), results)
+    for the_job in (ce, kd):
+        record = read_result(results_path(results, the_job.key))
+        write_result(results, replace(record, config={**record.config, "protocol": with_setting(
+            record.config["protocol"], "teacher_recipe", "weight_decay", 0.5)}))
+    events: list[tuple[str, str, Any]] = []
+    run_many([ce, kd], InProcessExecutor(), results,
+             on_event=lambda kind, j, payload: events.append((kind, j.key.method, payload)))
+    assert ("skipped", "student") in {(kind, method) for kind, method, _ in events}
+    (stale,) = [(method, payload) for kind, method, payload in events if kind == "stale"]
+    assert stale[0] == "vanilla_kd" and "protocol settings changed (profile.teacher_recipe.weight_decay)" in stale[1]
 
 
 def test_editing_the_profile_description_does_not_make_a_record_stale(finished: tuple[Path, Job, RunResult]) -> None:
