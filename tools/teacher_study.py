@@ -78,6 +78,10 @@ RECIPES: dict[str, TeacherRecipe] = {
     # also classify from the RR channels alone, not only from the beat shapes of the training patients.
     "reg_aug_moddrop": TeacherRecipe(replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1),
                                      dropout=0.3, augment=AugmentChain((SignalAugment(), SignalDropout(p=0.3)))),
+    # round 4 (defined after round 3, not yet run): full class balancing together with modality dropout
+    "reg_aug_bal100_moddrop": TeacherRecipe(
+        replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1, balance_power=1.0),
+        dropout=0.3, augment=AugmentChain((SignalAugment(), SignalDropout(p=0.3)))),
 }
 
 
@@ -124,7 +128,7 @@ def held_out_scores(run: dict[str, Any]) -> dict[str, float]:
 
 
 FROZEN = "reg_aug"  # protocol v2's teacher recipe (PROFILES); round 2's candidates must beat it
-ROUND2 = ("reg_aug_bal75", "reg_aug_bal100", "reg_aug_moddrop")  # candidates of rounds 2 and 3
+ROUND2 = ("reg_aug_bal75", "reg_aug_bal100", "reg_aug_moddrop", "reg_aug_bal100_moddrop")  # rounds 2-4
 MARGIN = 0.03  # the margin over the students, in macro-F1
 
 
