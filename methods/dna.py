@@ -47,10 +47,10 @@ Deviations, each with its reason:
   MB1 stem layer, which would not fit 32k parameters.
 - Supernet epochs: what a profile's search budget pays for, at most ``max_block_epochs`` per block (default: the
   profile's retraining epochs, so a block's supernet trains no longer than a final student: smoke 1, quick 10),
-  instead of the official 20-40 ImageNet epochs. The teacher's cache (6.2 units on MIT-BIH; 860 MB of float16 for
-  its 42,141 training beats) and the potentials' cost (~2 units; fewer scored samples if it would pass
-  ``potential_share`` of the budget) come first, the rest is shared equally by the blocks: on MIT-BIH quick (30
-  units) that pays for about 10, 9, 6 and 6 epochs of the four blocks (computed from their mean path MACs). Each
+  instead of the official 20-40 ImageNet epochs. The teacher's cache (on MIT-BIH at protocol v2: 6.3 units, 674 MB
+  of float16 for its 32,602 training beats) and the potentials' cost (2.6 units; fewer scored samples if it would
+  pass ``potential_share`` of the budget) come first, the rest is shared equally by the blocks: on MIT-BIH quick
+  (30 units) that paid for 10, 9, 5 and 6 epochs of the four blocks (seed 0's record, which stores them). Each
   block keeps its last epoch's weights (the official scores the final supernet), trained with the engine's AdamW +
   one-cycle schedule.
 - Potentials use recalibrated running BN statistics in eval mode (the official forwards in train-mode BN, i.e.

@@ -27,9 +27,11 @@ baseline decay 0.99 and entropy weight 1e-4 added to the reward (melodyguan/enas
 weighs KD and CE equally as the issue's loss writes them); ``controller_samples`` = 6 children evaluated after each
 supernet epoch and ``derive_samples`` = 8 architectures sampled at the end (ENAS samples hundreds; the search budget
 pays for tens); ``supernet_fraction`` = 0.5 of the training split per supernet epoch, so that the quick profile's
-30 units pay for several supernet epochs and >= 30 evaluated children (planned on mitbih small quick, from the
-MACs: 11 supernet epochs, 60 controller evaluations and >= 8 derived children; one child's validation pass costs
-~0.1-0.56 units, 8,835 validation beats against 42,141 training beats).
+30 units pay for several supernet epochs and >= 30 evaluated children (planned on mitbih small quick under protocol
+v1's split, from the MACs: 11 supernet epochs, 60 controller evaluations and >= 8 derived children, one child's
+validation pass ~0.1-0.56 units with 8,835 validation beats against 42,141 training beats; protocol v2 validates on
+18,374 beats against 32,602, so a child's pass costs ~2.7x as much per training epoch and the plan has fewer supernet
+epochs; each record's search trace counts what was evaluated).
 
 Deviations, each with its reason:
 - Rewards are the protocol's selection signal (validation macro-F1 over the whole validation split, charged), not
