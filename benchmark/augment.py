@@ -7,11 +7,14 @@ come from torch's global generator, which the engine seeds per run, so an augmen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from torch import Tensor
+
+Augment = Callable[["Tensor"], "Tensor"]  # an augmented copy of a batch (N, C, L): SignalAugment, AugmentChain, ...
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ class Fingerprint:
     split_hash: str
     protocol_version: int
     method_config: Any  # the full config (defaults filled in) as JSON data; None when the options are invalid
-    protocol: Any = None  # protocol_settings() of the job's Protocol; None: not compared
+    protocol: Any  # protocol_settings() of the job's Protocol
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,6 @@ def method_config_data(method: str, options: dict[str, Any]) -> Any:
         return None
 
 
-TEACHER_SETTINGS = (("teacher_arch",), ("ensemble_size",), ("profile", "teacher_recipe"))
-
-
 def uses_a_teacher(method: str) -> bool:
     """Whether ``method``'s result depends on the protocol's teacher (or ensemble); True for unknown methods."""
     cls = METHODS.get(method)
@@ -84,15 +81,12 @@ def protocol_settings(protocol: Any, uses_teacher: bool = True) -> Any:
     data = as_json_data(protocol)
     if not isinstance(data, dict):
         return data
-    if isinstance(data.get("profile"), dict):
-        data["profile"].pop("description", None)
+    profile = data.get("profile") if isinstance(data.get("profile"), dict) else {}
+    profile.pop("description", None)
     if not uses_teacher:
-        for *parents, name in TEACHER_SETTINGS:
-            holder = data
-            for parent in parents:
-                holder = holder.get(parent) if isinstance(holder, dict) else None
-            if isinstance(holder, dict):
-                holder.pop(name, None)
+        data.pop("teacher_arch", None)
+        data.pop("ensemble_size", None)
+        profile.pop("teacher_recipe", None)
     return data
 
 
@@ -113,16 +107,15 @@ def staleness(record: RunResult, expected: Fingerprint) -> str:
         reasons.append(f"split changed ({record.split_hash or '?'} -> {expected.split_hash})")
     if record.protocol_version != expected.protocol_version:
         reasons.append(f"protocol v{record.protocol_version} -> v{expected.protocol_version}")
-    if expected.protocol is not None:
-        recorded_protocol = record.config.get("protocol")
-        if recorded_protocol is None:
-            reasons.append("protocol settings not recorded")
-        else:
-            changed = changed_paths(protocol_settings(recorded_protocol, uses_a_teacher(record.key.method)),
-                                    expected.protocol)
-            if changed:
-                more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-                reasons.append(f"protocol settings changed ({', '.join(changed[:3])}{more})")
+    recorded_protocol = record.config.get("protocol")
+    if recorded_protocol is None:
+        reasons.append("protocol settings not recorded")
+    else:
+        changed = changed_paths(protocol_settings(recorded_protocol, uses_a_teacher(record.key.method)),
+                                expected.protocol)
+        if changed:
+            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            reasons.append(f"protocol settings changed ({', '.join(changed[:3])}{more})")
     recorded = record.config.get("method")
     if expected.method_config is None or as_json_data(recorded) != expected.method_config:
         reasons.append("method config changed")

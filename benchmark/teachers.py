@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.augment import SignalAugment
+from benchmark.augment import Augment
 from benchmark.engine import Batch, Engine, TensorSplit
 from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.protocol import TrainRecipe
@@ -77,7 +77,7 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
-def cross_entropy_objective(label_smoothing: float = 0.0, augment: SignalAugment | None = None):
+def cross_entropy_objective(label_smoothing: float = 0.0, augment: Augment | None = None):
     """Plain cross-entropy on the model's logits, of an augmented copy of the batch when ``augment`` is given."""
 
     def objective(model: nn.Module, batch: Batch) -> dict[str, Tensor]:

@@ -67,7 +67,7 @@ def test_report_sets_each_recipe_beside_the_student_pool(tmp_path: Path, monkeyp
     assert float(rows["students (n=2): best"].split("|")[column]) == pytest.approx(70.0)
 
 
-def test_round2_adopts_a_candidate_only_if_it_beats_the_frozen_recipe_and_clears_the_students(
+def test_a_candidate_is_adopted_only_if_it_beats_the_frozen_recipe_and_clears_the_students(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(study, "OUT", tmp_path)
     for fold, runs in ((1, (("teacher-develop1", "reg_aug", 6), ("teacher-develop1", "reg_aug_bal75", 9),
@@ -79,7 +79,7 @@ def test_round2_adopts_a_candidate_only_if_it_beats_the_frozen_recipe_and_clears
         for folder, name, right in runs:
             (tmp_path / "runs" / folder).mkdir(parents=True, exist_ok=True)
             (tmp_path / "runs" / folder / f"{name}.json").write_text(json.dumps(fake_run(split, right)))
-    lines = dict(zip(teacher.ROUND2, teacher.round2_decision(), strict=True))
+    lines = dict(zip(teacher.CANDIDATES, teacher.adoption_decision(), strict=True))
     assert lines["reg_aug_bal75"].endswith("**adopt**")
     assert "every fold: no" in lines["reg_aug_bal100"] and lines["reg_aug_bal100"].endswith("**keep `reg_aug`**")
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import selection_study as study
 
-from benchmark.augment import AugmentChain, SignalAugment, SignalDropout
+from benchmark.augment import Augment, AugmentChain, SignalAugment, SignalDropout
 from benchmark.engine import Objective
 from benchmark.nn.arch import ArchSpec
 from benchmark.paths import resolve_cache_dir, resolve_data_root
@@ -44,7 +44,7 @@ class TeacherRecipe:
 
     recipe: TrainRecipe
     dropout: float = 0.0
-    augment: SignalAugment | None = None
+    augment: Augment | None = None
 
     def arch(self) -> ArchSpec:
         base = TEACHERS["ecg"]
@@ -56,32 +56,29 @@ class TeacherRecipe:
 
 
 V1 = TrainRecipe(epochs=6, batch_size=128)  # protocol v1's quick teacher recipe (v2's is "reg_aug", now in PROFILES)
+# 20 epochs with decoupled weight decay 0.05 and label smoothing 0.1: the engine recipe of "reg" and of every later one
+REGULARISED = replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1)
+MODDROP = AugmentChain((SignalAugment(), SignalDropout(p=0.3)))  # ECG augmentation, then modality dropout
 RECIPES: dict[str, TeacherRecipe] = {
     # v1's recipe at its full 6 epochs (v1 early-stopped it after 4, keeping epoch 0's weights)
     "v1": TeacherRecipe(replace(V1, patience=None)),
     # the student's retraining recipe, twice as long
     "long": TeacherRecipe(replace(V1, epochs=20, patience=None)),
     # + regularisation: classifier dropout, decoupled weight decay 0.05, label smoothing 0.1
-    "reg": TeacherRecipe(replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1), dropout=0.3),
+    "reg": TeacherRecipe(REGULARISED, dropout=0.3),
     # + augmentation of the ECG channel (amplitude, drift, noise, shift); the RR channels are left alone
-    "reg_aug": TeacherRecipe(replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1),
-                             dropout=0.3, augment=SignalAugment()),
+    "reg_aug": TeacherRecipe(REGULARISED, dropout=0.3, augment=SignalAugment()),
     # round 2 (S across patients): reg_aug with stronger class balancing of the sampled batches; count_c ** -0.75
     # and ** -1 (every class equally often; Q's handful of DS1 beats then fill a fifth of each batch)
-    "reg_aug_bal75": TeacherRecipe(replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1,
-                                           balance_power=0.75), dropout=0.3, augment=SignalAugment()),
-    "reg_aug_bal100": TeacherRecipe(replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1,
-                                            balance_power=1.0), dropout=0.3, augment=SignalAugment()),
+    "reg_aug_bal75": TeacherRecipe(replace(REGULARISED, balance_power=0.75), dropout=0.3, augment=SignalAugment()),
+    "reg_aug_bal100": TeacherRecipe(replace(REGULARISED, balance_power=1.0), dropout=0.3, augment=SignalAugment()),
     # round 3 (S across patients): reg_aug + modality dropout. Inside DS1 the v2 teachers miss S beats of validation
     # patients whose pre-RR alone separates them (record 118: S median pre-RR/local -0.23, N 10th percentile -0.02;
     # the teachers catch 0-11 %): with probability 0.3 a training beat's ECG channel is blanked, so the network must
     # also classify from the RR channels alone, not only from the beat shapes of the training patients.
-    "reg_aug_moddrop": TeacherRecipe(replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1),
-                                     dropout=0.3, augment=AugmentChain((SignalAugment(), SignalDropout(p=0.3)))),
+    "reg_aug_moddrop": TeacherRecipe(REGULARISED, dropout=0.3, augment=MODDROP),
     # round 4 (defined after round 3, not yet run): full class balancing together with modality dropout
-    "reg_aug_bal100_moddrop": TeacherRecipe(
-        replace(V1, epochs=20, patience=None, weight_decay=0.05, label_smoothing=0.1, balance_power=1.0),
-        dropout=0.3, augment=AugmentChain((SignalAugment(), SignalDropout(p=0.3)))),
+    "reg_aug_bal100_moddrop": TeacherRecipe(replace(REGULARISED, balance_power=1.0), dropout=0.3, augment=MODDROP),
 }
 
 
@@ -127,30 +124,36 @@ def held_out_scores(run: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-FROZEN = "reg_aug"  # protocol v2's teacher recipe (PROFILES); round 2's candidates must beat it
-ROUND2 = ("reg_aug_bal75", "reg_aug_bal100", "reg_aug_moddrop", "reg_aug_bal100_moddrop")  # rounds 2-4
+FROZEN = "reg_aug"  # protocol v2's teacher recipe (PROFILES); the candidates of rounds 2-4 must beat it
+CANDIDATES = ("reg_aug_bal75", "reg_aug_bal100", "reg_aug_moddrop", "reg_aug_bal100_moddrop")  # rounds 2-4
 MARGIN = 0.03  # the issue's margin over the students, in macro-F1
 
 
-def round2_decision(read: Callable[[Path], dict[str, Any]] = lambda p: json.loads(p.read_text())) -> list[str]:
-    """Round 2's rule (docs/protocol-v2.md section 5, written before its runs): on the final weights' pseudo-test
-    macro-F1, a candidate replaces ``FROZEN`` only if it beats it on every fold both ran on and its mean over those
-    folds is at least ``MARGIN`` above the student pool's mean on the same folds. One line per candidate."""
+def adoption_decision(read: Callable[[Path], dict[str, Any]] = lambda p: json.loads(p.read_text())) -> list[str]:
+    """The rule of rounds 2-4 (docs/protocol-v2.md section 5, written before their runs): on the final weights'
+    pseudo-test macro-F1, a candidate replaces ``FROZEN`` only if it beats it on every fold both ran on and its mean
+    over those folds is at least ``MARGIN`` above the student pool's mean on the same folds. One line per candidate."""
     def final_f1(path: Path) -> float:
         return held_out_scores(read(path))["final macro-F1"]
 
+    def teacher_run(fold: int, name: str) -> Path:
+        return study.OUT / "runs" / phase_name(fold) / f"{name}.json"
+
+    pool_means: dict[int, float] = {}  # per fold, read once for all candidates
     lines = []
-    for name in ROUND2:
+    for name in CANDIDATES:
         folds = [f for f in sorted(study.PSEUDO_TEST)
-                 if (study.OUT / "runs" / phase_name(f) / f"{name}.json").exists()
-                 and (study.OUT / "runs" / phase_name(f) / f"{FROZEN}.json").exists()]
+                 if teacher_run(f, name).exists() and teacher_run(f, FROZEN).exists()]
         if not folds:
             lines.append(f"- `{name}`: not run beside `{FROZEN}` yet")
             continue
-        own = [final_f1(study.OUT / "runs" / phase_name(f) / f"{name}.json") for f in folds]
-        frozen = [final_f1(study.OUT / "runs" / phase_name(f) / f"{FROZEN}.json") for f in folds]
-        pool = [float(np.mean([final_f1(p) for p in sorted((study.OUT / "runs" / f"develop{f}").glob("*.json"))]))
-                for f in folds]
+        for f in folds:
+            if f not in pool_means:
+                students = sorted((study.OUT / "runs" / f"develop{f}").glob("*.json"))
+                pool_means[f] = float(np.mean([final_f1(p) for p in students]))
+        own = [final_f1(teacher_run(f, name)) for f in folds]
+        frozen = [final_f1(teacher_run(f, FROZEN)) for f in folds]
+        pool = [pool_means[f] for f in folds]
         beats = all(a > b for a, b in zip(own, frozen, strict=True))
         margin = float(np.mean(own) - np.mean(pool))
         verdict = "adopt" if beats and margin >= MARGIN else "keep `" + FROZEN + "`"
@@ -183,7 +186,7 @@ def report(read: Callable[[Path], dict[str, Any]] = lambda p: json.loads(p.read_
                   "| recipe | " + " | ".join(frame.columns) + " |", "|---|" + "---:|" * len(frame.columns)]
         lines += [f"| {name} | " + " | ".join(f"{v:.1f}" for v in row) + " |" for name, row in frame.iterrows()]
         lines.append("")
-    lines += ["## Round 2's rule applied (docs/protocol-v2.md section 5)", "", *round2_decision(read), ""]
+    lines += ["## Round 2's rule applied (docs/protocol-v2.md section 5)", "", *adoption_decision(read), ""]
     return "\n".join(lines) + "\n"
 
 
