@@ -74,3 +74,48 @@ def test_the_studys_validation_pool_is_protocol_v2s() -> None:
     from datasets import mitbih
 
     assert set(study.V8) == set(mitbih.VAL_RECORDS) and set(study.V4) == set(mitbih.VAL_RECORDS_V1)
+
+
+def test_the_tau_ceiling_matches_a_simulation_of_noisy_signal_and_truth() -> None:
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(0)
+    between, signal_noise, truth_noise, seeds = 4.0, 2.0, 8.0, 3
+    taus = []
+    for _ in range(200):
+        true = rng.normal(0, np.sqrt(between), 60)
+        signal = true + rng.normal(0, np.sqrt(signal_noise / seeds), 60)  # a seed-mean of k noisy scores
+        truth = 2 * true + rng.normal(0, np.sqrt(truth_noise * 4 / seeds), 60)  # another scale, same ranking
+        taus.append(kendalltau(signal, truth).statistic)
+    rs = study.reliability(between + signal_noise, signal_noise, seeds)
+    rt = study.reliability(4 * (between + truth_noise), 4 * truth_noise, seeds)
+    assert rs == pytest.approx(4 / (4 + 2 / 3)) and rt == pytest.approx(4 / (4 + 8 / 3))
+    assert study.tau_ceiling(rs, rt) == pytest.approx(np.mean(taus), abs=0.02)
+    assert study.reliability(3.0, 5.0, 1) == 0.0  # noise above the total: nothing left to rank
+
+
+def fake_run(name: str, seed: int, val_right: int, test_right: int) -> dict[str, object]:
+    """A single-epoch run: ``val_right`` of 10 S beats found on each V8 record, ``test_right`` on record 101."""
+    scores = {str(record): epoch(val_right)["124"] for record in study.V8}
+    scores["101"] = epoch(test_right)["101"]
+    return {"name": name, "seed": seed, "split": {"train": [], "val": list(study.V8), "test": [101]},
+            "epochs": [{"raw": scores, "ema": scores}]}
+
+
+def test_analyse_ranks_seed_means_beside_the_first_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    monkeypatch.setattr(study, "OUT", tmp_path)
+    monkeypatch.setattr(study, "MIN_ARCHS", 4)
+    for i in range(4):  # seed 0's truth is reversed against the signal; the two-seed means agree with it
+        runs = (fake_run(f"a{i}", 0, i, 3 - i), fake_run(f"a{i}", 1, i, 3 * i))
+        for run in runs:
+            path = study.run_path("confirm", run["name"], run["seed"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(run))
+    assert study.run_path("confirm", "a0", 0).name == "a0.json" and study.run_path("confirm", "a0", 1).name == \
+        "a0.seed1.json"
+    rows = {row["phase"]: row for row in study.analyse(["confirm"])
+            if (row["val"], row["metric"], row["rule"]) == ("V8", "macro_f1", "final")}
+    assert rows["confirm"]["tau"] == pytest.approx(-1.0) and rows["confirm"]["n_archs"] == 4
+    assert rows["confirm x2"]["tau"] == pytest.approx(1.0)

@@ -15,12 +15,16 @@ Design (inside DS1 only; DS2 is touched once, by ``confirm``):
   the pseudo-test macro-F1 of the same weights, per fold.
 - ``confirm``: the chosen protocol (v2's validation records and rule) is trained on DS1 less its validation records
   and the same signal is compared with the DS2 macro-F1 - once.
+- ``--seed k`` (k > 0) trains the pool again with another seed (stored as ``<name>.seed<k>.json``); ``analyse`` then
+  also ranks each architecture's seed-mean signal against its seed-mean truth.
+- ``ceiling``: how high a tau the confirmation's seed noise allows any signal, by seeds per architecture.
 
 Run (from the repository root; 1 thread per process; any number of processes can run one phase together):
     python tools/selection_study.py develop --fold 1 --data-root ../shared/data
     python tools/selection_study.py develop --fold 2 --data-root ../shared/data
     python tools/selection_study.py analyse
-    python tools/selection_study.py confirm --data-root ../shared/data
+    python tools/selection_study.py confirm --val V8 --data-root ../shared/data   [--seed 1, --seed 2]
+    python tools/selection_study.py ceiling
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import kendalltau
+from scipy.stats import chi2, kendalltau
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
@@ -193,8 +197,8 @@ def run_pool(phase: str, split: Split, data: dict[str, np.ndarray], epochs: int,
     for entry in architecture_pool():
         if only and entry["name"] != only:
             continue
-        path = OUT / "runs" / phase / f"{entry['name']}.json"
-        with claim(phase, entry["name"]) as mine:
+        path = run_path(phase, entry["name"], seed)
+        with claim(phase, path.stem) as mine:
             if not mine or path.exists():
                 continue
             result = train_and_score(ArchSpec.from_dict(entry["arch"]), train, scored, epochs, seed)
@@ -202,6 +206,21 @@ def run_pool(phase: str, split: Split, data: dict[str, np.ndarray], epochs: int,
                       "seed": seed, "epochs_planned": epochs, "ema_decay": EMA_DECAY, **entry, **result}
             atomic_write_text(path, json.dumps(record) + "\n")
         print(f"{phase} {entry['name']}: {result['wall_s']:.0f} s", flush=True)
+
+
+def run_path(phase: str, name: str, seed: int) -> Path:
+    """Where one architecture's run is stored: ``<name>.json`` for seed 0 (the study's first pass), else
+    ``<name>.seed<k>.json``."""
+    return OUT / "runs" / phase / (f"{name}.json" if seed == 0 else f"{name}.seed{seed}.json")
+
+
+def load_phase(phase: str) -> dict[str, dict[int, dict[str, Any]]]:
+    """A phase's stored runs: architecture name -> seed -> run."""
+    runs: dict[str, dict[int, dict[str, Any]]] = {}
+    for path in sorted((OUT / "runs" / phase).glob("*.json")):
+        run = json.loads(path.read_text())
+        runs.setdefault(run["name"], {})[int(run["seed"])] = run
+    return runs
 
 
 @contextlib.contextmanager
@@ -256,22 +275,120 @@ def signal_and_truth(run: dict[str, Any], val: tuple[int, ...], test: tuple[int,
 
 
 def analyse(phases: list[str]) -> list[dict[str, Any]]:
+    """Kendall tau of every candidate signal per phase: over the seed-0 runs (one seed per architecture, the
+    study's first pass) and, where at least ``MIN_ARCHS`` architectures have several seeds, over each architecture's
+    seed-mean signal and seed-mean truth (column ``<phase> xk``: k seeds each)."""
     rows = []
     for phase in phases:
-        runs = [json.loads(p.read_text()) for p in sorted((OUT / "runs" / phase).glob("*.json"))]
-        if len(runs) < MIN_ARCHS:  # a tau over a few architectures of one family says nothing about the pool
-            continue
-        split = runs[0]["split"]
-        test = tuple(split["test"])
-        for (val_name, val), metric, rule in itertools.product(VAL_SETS.items(), METRICS, RULES):
-            if not set(val) <= set(split["val"]):  # confirm: only the validation set protocol v2 kept
+        by_name = load_phase(phase)
+        one_seed = [seeds[0] for seeds in by_name.values() if 0 in seeds]
+        common = sorted(set.intersection(*(set(s) for s in by_name.values()))) if by_name else []
+        groups = [(phase, [[run] for run in one_seed])]
+        if len(common) > 1:
+            groups.append((f"{phase} x{len(common)}", [[seeds[k] for k in common] for seeds in by_name.values()]))
+        for column, archs in groups:
+            if len(archs) < MIN_ARCHS:  # a tau over a few architectures of one family says nothing about the pool
                 continue
-            pairs = [signal_and_truth(run, val, test, metric, rule) for run in runs]
-            signal, truth = zip(*pairs, strict=True)
-            tau = kendalltau(signal, truth).statistic
-            rows.append({"phase": phase, "val": val_name, "metric": metric, "rule": rule, "n_archs": len(runs),
-                         "tau": float(tau), "truth_mean": float(np.mean(truth)), "truth_sd": float(np.std(truth))})
+            split = archs[0][0]["split"]
+            test = tuple(split["test"])
+            for (val_name, val), metric, rule in itertools.product(VAL_SETS.items(), METRICS, RULES):
+                if not set(val) <= set(split["val"]):  # confirm: only the validation set protocol v2 kept
+                    continue
+                pairs = [np.mean([signal_and_truth(run, val, test, metric, rule) for run in runs], axis=0)
+                         for runs in archs]
+                signal, truth = zip(*pairs, strict=True)
+                tau = kendalltau(signal, truth).statistic
+                rows.append({"phase": column, "val": val_name, "metric": metric, "rule": rule,
+                             "n_archs": len(archs), "tau": float(tau), "truth_mean": float(np.mean(truth)),
+                             "truth_sd": float(np.std(truth))})
     return rows
+
+
+# -- noise ceiling --------------------------------------------------------------------------------------------------
+CHOSEN = ("V8", "macro_f1", "best_epoch")  # protocol v2's frozen signal (docs/protocol-v2.md section 4)
+STUDENT_RECORDS = Path(__file__).resolve().parents[1] / "results/mitbih/inter-patient/small/quick/student"
+
+
+def reliability(total_var: float, seed_var: float, seeds: int) -> float:
+    """Share of the across-architecture variance of a ``seeds``-seed mean score that the architectures cause.
+
+    ``total_var``: variance across architectures of one-seed scores; ``seed_var``: variance across seeds of one
+    architecture (assumed the same for all)."""
+    between = max(total_var - seed_var, 0.0)
+    return between / (between + seed_var / seeds) if between > 0 else 0.0
+
+
+def tau_ceiling(signal_reliability: float, truth_reliability: float) -> float:
+    """The expected Kendall tau of a signal whose noise-free part ranks architectures exactly as the truth's does,
+    when both carry independent noise of these reliabilities (bivariate normal: tau = 2/pi * asin(r))."""
+    return float(2 / np.pi * np.arcsin(np.sqrt(signal_reliability * truth_reliability)))
+
+
+def seed_variances(phase: str = "confirm") -> tuple[dict[str, float], str, int]:
+    """Pooled across-seed variance (in %^2) of the frozen signal and of the truth, where it came from and its degrees
+    of freedom: the phase's
+    own replicate seeds when it has any, else the benchmark's five CE-student records (protocol v2, same training
+    records, recipe and selection rule as the phase's ``default_student``: checked equal on seed 0)."""
+    by_name = load_phase(phase)
+    val, metric, rule = CHOSEN
+    replicated = {name: seeds for name, seeds in by_name.items() if len(seeds) > 1}
+    if replicated:
+        pooled: dict[str, list[float]] = {"signal": [], "truth": []}
+        dof = 0
+        for seeds in replicated.values():
+            runs = list(seeds.values())
+            test = tuple(runs[0]["split"]["test"])
+            pairs = np.array([signal_and_truth(run, VAL_SETS[val], test, metric, rule) for run in runs]) * 100
+            pooled["signal"].append(float(np.var(pairs[:, 0], ddof=1)) * (len(runs) - 1))
+            pooled["truth"].append(float(np.var(pairs[:, 1], ddof=1)) * (len(runs) - 1))
+            dof += len(runs) - 1
+        source = f"{phase}'s replicate seeds ({len(replicated)} architectures)"
+        return {k: sum(v) / dof for k, v in pooled.items()}, source, dof
+    records = [json.loads(p.read_text()) for p in sorted(STUDENT_RECORDS.glob("seed*.json"))]
+    if len(records) < 3:
+        raise SystemExit(f"{STUDENT_RECORDS}: needs >= 3 CE-student records to estimate the seed noise")
+    first = by_name["default_student"][0]
+    signal0, truth0 = signal_and_truth(first, VAL_SETS[val], tuple(first["split"]["test"]), metric, rule)
+    seed0 = next(r for r in records if r["key"]["seed"] == 0)
+    if abs(seed0["val_metrics"]["macro_f1"] - signal0) > 1e-6 or abs(seed0["metrics"]["macro_f1"] - truth0) > 1e-6:
+        raise SystemExit(f"{STUDENT_RECORDS}/seed0.json does not reproduce {phase}'s default_student: not a replicate")
+    scores = np.array([[r["val_metrics"]["macro_f1"], r["metrics"]["macro_f1"]] for r in records]) * 100
+    source = f"the CE student's {len(records)} seeds (results/.../student, protocol v2)"
+    variances = {"signal": float(np.var(scores[:, 0], ddof=1)), "truth": float(np.var(scores[:, 1], ddof=1))}
+    return variances, source, len(records) - 1
+
+
+def ceiling_markdown(phase: str = "confirm", seeds: tuple[int, ...] = (1, 2, 3, 5, 10)) -> str:
+    """How high a tau the phase's noise allows, by the number of seeds averaged per architecture on both sides."""
+    by_name = load_phase(phase)
+    val, metric, rule = CHOSEN
+    pairs = np.array([signal_and_truth(s[0], VAL_SETS[val], tuple(s[0]["split"]["test"]), metric, rule)
+                      for s in by_name.values() if 0 in s]) * 100
+    total = {"signal": float(np.var(pairs[:, 0], ddof=1)), "truth": float(np.var(pairs[:, 1], ddof=1))}
+    noise, source, dof = seed_variances(phase)
+    lines = [f"# Noise ceiling of the selection study's `{phase}` phase", "",
+             "Generated by `python tools/selection_study.py ceiling`; do not edit.", "",
+             f"Signal: {val} {metric.replace('_', '-')}, {rule.replace('_', ' ')}; truth: held-out macro-F1 of the "
+             f"same weights; {len(pairs)} architectures, one seed each. Seed noise from {source}.", "",
+             "| | across architectures (one seed), var %^2 | across seeds, var %^2 | architecture share |",
+             "|---|---:|---:|---:|"]
+    for side in ("signal", "truth"):
+        lines.append(f"| {side} | {total[side]:.2f} | {noise[side]:.2f} | "
+                     f"{reliability(total[side], noise[side], 1):.2f} |")
+    lines += ["", "Highest expected Kendall tau of a signal whose noise-free part ranks the architectures exactly as "
+              "the truth's does, with k seeds averaged per architecture on both sides (tau = 2/pi asin r, "
+              "r^2 = product of the two reliabilities):", "", "| seeds per architecture | signal reliability | "
+              "truth reliability | tau ceiling |", "|---:|---:|---:|---:|"]
+    for k in seeds:
+        rs, rt = reliability(total["signal"], noise["signal"], k), reliability(total["truth"], noise["truth"], k)
+        lines.append(f"| {k} | {rs:.2f} | {rt:.2f} | {tau_ceiling(rs, rt):+.2f} |")
+    low, high = (dof / chi2.ppf(q, dof) for q in (0.975, 0.025))  # 95 % interval of a variance with dof
+    one_seed = [tau_ceiling(reliability(total["signal"], noise["signal"] * f, 1),
+                            reliability(total["truth"], noise["truth"] * f, 1)) for f in (high, low)]
+    lines += ["", f"The seed variances rest on {dof} degrees of freedom: their 95 % chi-square interval is "
+              f"{low:.2f}-{high:.2f} times the estimate, which moves the one-seed ceiling to "
+              f"{one_seed[0]:+.2f} ... {one_seed[1]:+.2f}."]
+    return "\n".join(lines) + "\n"
 
 
 def analysis_markdown(rows: list[dict[str, Any]]) -> str:
@@ -285,10 +402,10 @@ def analysis_markdown(rows: list[dict[str, Any]]) -> str:
                 f"{done})\n")
     table = pd.DataFrame(rows).pivot_table(index=["val", "metric", "rule"], columns="phase", values="tau")
     n = pd.DataFrame(rows).groupby("phase")["n_archs"].max().to_dict()
-    develop = [c for c in table.columns if str(c).startswith("develop")]
+    develop = [c for c in table.columns if str(c).startswith("develop") and " " not in str(c)]  # one seed each
     table["develop mean"] = table[develop].mean(axis=1)
     table = table.sort_values("develop mean", ascending=False)
-    columns = ["develop mean", *develop, *(["confirm"] if "confirm" in table.columns else [])]
+    columns = ["develop mean", *develop, *sorted(c for c in table.columns if c not in develop and c != "develop mean")]
     lines = ["# Selection-signal study: Kendall tau between each validation signal and held-out macro-F1", "",
              "Generated by `python tools/selection_study.py analyse` from `docs/protocol-v2/runs/`; do not edit.",
              "Architectures per phase: " + ", ".join(f"{k} {v}" for k, v in sorted(n.items())) + ".", "",
@@ -316,11 +433,16 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--val", choices=sorted(VAL_SETS), required=True)
     sub.add_parser("analyse")
     sub.add_parser("pool")
+    sub.add_parser("ceiling", help="how high a tau the confirmation's seed noise allows")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.command == "pool":
         for entry in architecture_pool():
             print(entry["name"], entry["params"])
+        return 0
+    if args.command == "ceiling":
+        atomic_write_text(OUT / "ceiling.md", ceiling_markdown())
+        print(ceiling_markdown())
         return 0
     if args.command == "analyse":
         rows = analyse(["develop1", "develop2", "confirm"])
