@@ -84,6 +84,24 @@ def test_a_candidate_is_adopted_only_if_it_beats_the_frozen_recipe_and_clears_th
     assert "every fold: no" in lines["reg_aug_bal100"] and lines["reg_aug_bal100"].endswith("**keep `reg_aug`**")
 
 
+def test_with_several_seeds_a_fold_scores_the_mean_over_the_seeds_both_recipes_ran(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(study, "OUT", tmp_path)
+    split = study.develop_split(1)
+    split = {"train": split.train, "val": split.val, "test": split.test}
+    runs = (("teacher-develop1", "reg_aug", 0, 6), ("teacher-develop1", "reg_aug", 1, 6),
+            ("teacher-develop1", "reg_aug_moddrop", 0, 5), ("teacher-develop1", "reg_aug_moddrop", 1, 9),
+            ("teacher-develop1", "reg_aug_moddrop", 2, 0),  # a seed reg_aug lacks: not compared
+            ("teacher-develop1", "reg_aug_bal100", 1, 9), ("develop1", "a", 0, 3))
+    for folder, name, seed, right in runs:
+        path = study.run_path(folder, name, seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(fake_run(split, right)))
+    lines = dict(zip(teacher.CANDIDATES, teacher.adoption_decision(), strict=True))
+    assert "fold 1 (mean of seeds 0, 1)" in lines["reg_aug_moddrop"] and lines["reg_aug_moddrop"].endswith("**adopt**")
+    assert "fold 1 (seed 1)" in lines["reg_aug_bal100"]
+
+
 def test_the_best_rule_scores_the_epoch_with_the_best_validation_macro_f1() -> None:
     split = study.develop_split(1)
     split = {"train": split.train, "val": split.val, "test": split.test}

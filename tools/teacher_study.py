@@ -88,7 +88,7 @@ def phase_name(fold: int) -> str:
 
 def develop(fold: int, name: str, data: dict[str, np.ndarray], seed: int) -> Path:
     """Train recipe ``name`` on fold ``fold``'s training records; stores the study's per-record scores."""
-    path = study.OUT / "runs" / phase_name(fold) / f"{name}.json"
+    path = study.run_path(phase_name(fold), name, seed)
     if path.exists():
         return path
     split = study.develop_split(fold)
@@ -101,7 +101,7 @@ def develop(fold: int, name: str, data: dict[str, np.ndarray], seed: int) -> Pat
                                                      "augment": recipe.augment.to_dict() if recipe.augment else None},
               "arch": recipe.arch().to_dict(), **result}
     atomic_write_text(path, json.dumps(record) + "\n")
-    print(f"{phase_name(fold)} {name}: {result['wall_s']:.0f} s", flush=True)
+    print(f"{phase_name(fold)} {path.stem}: {result['wall_s']:.0f} s", flush=True)
     return path
 
 
@@ -127,23 +127,36 @@ def held_out_scores(run: dict[str, Any]) -> dict[str, float]:
 FROZEN = "reg_aug"  # protocol v2's teacher recipe (PROFILES); the candidates of rounds 2-4 must beat it
 CANDIDATES = ("reg_aug_bal75", "reg_aug_bal100", "reg_aug_moddrop", "reg_aug_bal100_moddrop")  # rounds 2-4
 MARGIN = 0.03  # the issue's margin over the students, in macro-F1
+MAX_SEEDS = 10  # seeds looked for per recipe and fold (run files <name>.json, <name>.seed<k>.json)
+
+
+def seed_note(seeds: set[int]) -> str:
+    """`` (mean of seeds 0, 1)`` when a fold's score averages several seeds, `` (seed 1)`` for another single seed;
+    empty for seed 0 alone."""
+    if seeds == {0}:
+        return ""
+    return f" (seed {min(seeds)})" if len(seeds) == 1 else f" (mean of seeds {', '.join(map(str, sorted(seeds)))})"
 
 
 def adoption_decision(read: Callable[[Path], dict[str, Any]] = lambda p: json.loads(p.read_text())) -> list[str]:
     """The rule of rounds 2-4 (docs/protocol-v2.md section 5, written before their runs): on the final weights'
     pseudo-test macro-F1, a candidate replaces ``FROZEN`` only if it beats it on every fold both ran on and its mean
-    over those folds is at least ``MARGIN`` above the student pool's mean on the same folds. One line per candidate."""
+    over those folds is at least ``MARGIN`` above the student pool's mean on the same folds. Where a fold has several
+    seeds of a recipe (round 4), its score there is the mean over the seeds both recipes ran. One line per candidate."""
     def final_f1(path: Path) -> float:
         return held_out_scores(read(path))["final macro-F1"]
 
-    def teacher_run(fold: int, name: str) -> Path:
-        return study.OUT / "runs" / phase_name(fold) / f"{name}.json"
+    def seeds(fold: int, name: str) -> set[int]:
+        return {k for k in range(MAX_SEEDS) if study.run_path(phase_name(fold), name, k).exists()}
+
+    def score(fold: int, name: str, common: set[int]) -> float:
+        return float(np.mean([final_f1(study.run_path(phase_name(fold), name, k)) for k in sorted(common)]))
 
     pool_means: dict[int, float] = {}  # per fold, read once for all candidates
     lines = []
     for name in CANDIDATES:
-        folds = [f for f in sorted(study.PSEUDO_TEST)
-                 if teacher_run(f, name).exists() and teacher_run(f, FROZEN).exists()]
+        common = {f: seeds(f, name) & seeds(f, FROZEN) for f in sorted(study.PSEUDO_TEST)}
+        folds = [f for f, both in common.items() if both]
         if not folds:
             lines.append(f"- `{name}`: not run beside `{FROZEN}` yet")
             continue
@@ -151,13 +164,13 @@ def adoption_decision(read: Callable[[Path], dict[str, Any]] = lambda p: json.lo
             if f not in pool_means:
                 students = sorted((study.OUT / "runs" / f"develop{f}").glob("*.json"))
                 pool_means[f] = float(np.mean([final_f1(p) for p in students]))
-        own = [final_f1(teacher_run(f, name)) for f in folds]
-        frozen = [final_f1(teacher_run(f, FROZEN)) for f in folds]
+        own = [score(f, name, common[f]) for f in folds]
+        frozen = [score(f, FROZEN, common[f]) for f in folds]
         pool = [pool_means[f] for f in folds]
         beats = all(a > b for a, b in zip(own, frozen, strict=True))
         margin = float(np.mean(own) - np.mean(pool))
         verdict = "adopt" if beats and margin >= MARGIN else "keep `" + FROZEN + "`"
-        detail = "; ".join(f"fold {f}: {100 * a:.1f} vs {100 * b:.1f}, students {100 * c:.1f}"
+        detail = "; ".join(f"fold {f}{seed_note(common[f])}: {100 * a:.1f} vs {100 * b:.1f}, students {100 * c:.1f}"
                            for f, a, b, c in zip(folds, own, frozen, pool, strict=True))
         lines.append(f"- `{name}` (final macro-F1 %, {detail}): beats `{FROZEN}` on every fold: "
                      f"{'yes' if beats else 'no'}; mean {100 * margin:+.1f} points over the students "
@@ -186,7 +199,8 @@ def report(read: Callable[[Path], dict[str, Any]] = lambda p: json.loads(p.read_
                   "| recipe | " + " | ".join(frame.columns) + " |", "|---|" + "---:|" * len(frame.columns)]
         lines += [f"| {name} | " + " | ".join(f"{v:.1f}" for v in row) + " |" for name, row in frame.iterrows()]
         lines.append("")
-    lines += ["## Round 2's rule applied (docs/protocol-v2.md section 5)", "", *adoption_decision(read), ""]
+    lines += ["## The adoption rule of rounds 2-4 applied (docs/protocol-v2.md section 5)", "",
+              *adoption_decision(read), ""]
     return "\n".join(lines) + "\n"
 
 
