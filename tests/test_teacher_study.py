@@ -79,9 +79,28 @@ def test_a_candidate_is_adopted_only_if_it_beats_the_frozen_recipe_and_clears_th
         for folder, name, right in runs:
             (tmp_path / "runs" / folder).mkdir(parents=True, exist_ok=True)
             (tmp_path / "runs" / folder / f"{name}.json").write_text(json.dumps(fake_run(split, right)))
-    lines = dict(zip(teacher.CANDIDATES, teacher.adoption_decision(), strict=True))
+    decision = teacher.adoption_decision()
+    lines = dict(zip(teacher.CANDIDATES, decision, strict=False))
     assert lines["reg_aug_bal75"].endswith("**adopt**")
     assert "every fold: no" in lines["reg_aug_bal100"] and lines["reg_aug_bal100"].endswith("**keep `reg_aug`**")
+    assert decision[-1].startswith("Verdict: **adopt `reg_aug_bal75`**")
+
+
+def test_of_several_qualifying_candidates_the_largest_margin_is_adopted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(study, "OUT", tmp_path)
+    split = study.develop_split(2)
+    split = {"train": split.train, "val": split.val, "test": split.test}
+    for folder, name, right in (("teacher-develop2", "reg_aug", 4), ("teacher-develop2", "reg_aug_bal100", 8),
+                                ("teacher-develop2", "reg_aug_bal100_moddrop", 9), ("develop2", "a", 2)):
+        (tmp_path / "runs" / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "runs" / folder / f"{name}.json").write_text(json.dumps(fake_run(split, right)))
+    decision = teacher.adoption_decision()
+    assert sum(line.endswith("**adopt**") for line in decision) == 2
+    assert decision[-1].startswith("Verdict: **adopt `reg_aug_bal100_moddrop`**")
+    for path in (tmp_path / "runs" / "teacher-develop2").glob("reg_aug_bal*.json"):
+        path.unlink()
+    assert teacher.adoption_decision()[-1] == "Verdict: **keep `reg_aug`** (no candidate qualifies)"
 
 
 def test_with_several_seeds_a_fold_scores_the_mean_over_the_seeds_both_recipes_ran(
@@ -97,7 +116,7 @@ def test_with_several_seeds_a_fold_scores_the_mean_over_the_seeds_both_recipes_r
         path = study.run_path(folder, name, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(fake_run(split, right)))
-    lines = dict(zip(teacher.CANDIDATES, teacher.adoption_decision(), strict=True))
+    lines = dict(zip(teacher.CANDIDATES, teacher.adoption_decision(), strict=False))
     assert "fold 1 (mean of seeds 0, 1)" in lines["reg_aug_moddrop"] and lines["reg_aug_moddrop"].endswith("**adopt**")
     assert "fold 1 (seed 1)" in lines["reg_aug_bal100"]
 

@@ -142,7 +142,9 @@ def adoption_decision(read: Callable[[Path], dict[str, Any]] = lambda p: json.lo
     """The rule of rounds 2-4 (docs/protocol-v2.md section 5, written before their runs): on the final weights'
     pseudo-test macro-F1, a candidate replaces ``FROZEN`` only if it beats it on every fold both ran on and its mean
     over those folds is at least ``MARGIN`` above the student pool's mean on the same folds. Where a fold has several
-    seeds of a recipe (round 4), its score there is the mean over the seeds both recipes ran. One line per candidate."""
+    seeds of a recipe (round 4), its score there is the mean over the seeds both recipes ran. One line per candidate,
+    then the round's verdict: among qualifying candidates, the one with the largest mean margin over the students on
+    the folds they all ran (round 4's order, written before its last recipe finished)."""
     def final_f1(path: Path) -> float:
         return held_out_scores(read(path))["final macro-F1"]
 
@@ -154,6 +156,7 @@ def adoption_decision(read: Callable[[Path], dict[str, Any]] = lambda p: json.lo
 
     pool_means: dict[int, float] = {}  # per fold, read once for all candidates
     lines = []
+    qualifying: dict[str, dict[int, float]] = {}  # candidate -> fold -> its margin over the students there
     for name in CANDIDATES:
         common = {f: seeds(f, name) & seeds(f, FROZEN) for f in sorted(study.PSEUDO_TEST)}
         folds = [f for f, both in common.items() if both]
@@ -170,12 +173,21 @@ def adoption_decision(read: Callable[[Path], dict[str, Any]] = lambda p: json.lo
         beats = all(a > b for a, b in zip(own, frozen, strict=True))
         margin = float(np.mean(own) - np.mean(pool))
         verdict = "adopt" if beats and margin >= MARGIN else "keep `" + FROZEN + "`"
+        if verdict == "adopt":
+            qualifying[name] = {f: a - c for f, a, c in zip(folds, own, pool, strict=True)}
         detail = "; ".join(f"fold {f}{seed_note(common[f])}: {100 * a:.1f} vs {100 * b:.1f}, students {100 * c:.1f}"
                            for f, a, b, c in zip(folds, own, frozen, pool, strict=True))
         lines.append(f"- `{name}` (final macro-F1 %, {detail}): beats `{FROZEN}` on every fold: "
                      f"{'yes' if beats else 'no'}; mean {100 * margin:+.1f} points over the students "
                      f"(needs {100 * MARGIN:+.0f}) -> **{verdict}**")
-    return lines
+    if not qualifying:
+        return [*lines, "", f"Verdict: **keep `{FROZEN}`** (no candidate qualifies)"]
+    shared = sorted(set.intersection(*(set(m) for m in qualifying.values())))
+    margins = {name: float(np.mean([m[f] for f in shared])) for name, m in qualifying.items()}
+    best = max(margins, key=margins.__getitem__)
+    ranked = ", ".join(f"`{n}` {100 * v:+.1f}" for n, v in sorted(margins.items(), key=lambda kv: -kv[1]))
+    return [*lines, "", f"Verdict: **adopt `{best}`** (qualifying, by mean margin over the students on folds "
+            f"{', '.join(map(str, shared))}: {ranked})"]
 
 
 def report(read: Callable[[Path], dict[str, Any]] = lambda p: json.loads(p.read_text())) -> str:
