@@ -23,8 +23,8 @@ from benchmark.validation import UsageError, check_writable_dir, parse_index_lis
 # Heavy modules (torch, scikit-learn, pandas, optuna, mne, matplotlib, wfdb) are imported inside the commands that
 # need them, so `--help`, `list` and `show` start in well under a second (tests/test_startup.py).
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, markup=False)  # no markup: labels such as dna[final_kd=true] print as they are
+out = Console(markup=False)
 
 if TYPE_CHECKING:
     from benchmark.runner import Job
@@ -523,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if not isinstance(err, user_errors()):
             raise
-        console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True, markup=True)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted: finished records are kept; run the same command again to resume")

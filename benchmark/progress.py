@@ -125,8 +125,9 @@ class RichDisplay:
                  workers: int = 1) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console,
+        self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(bar_width=30),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
+                                 console=console,
                                  transient=False, refresh_per_second=4)
         self.workers = max(1, workers)
         self.sweep = self.progress.add_task(title, total=n_jobs, info="")

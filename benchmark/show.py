@@ -17,10 +17,11 @@ GLOB_CHARS = "*?["
 
 
 def expand_paths(patterns: Sequence[str]) -> list[Path]:
-    """Record files named by files, folders (every ``seed*.json`` below) or globs, in order, without repeats."""
+    """Record files named by files, folders (every ``seed*.json`` below) or globs, in order, without repeats. A path
+    that exists is taken as it is, so a variant's folder (``dna[final_kd=true]``) is not read as a glob."""
     found: list[Path] = []
     for pattern in patterns:
-        if any(ch in pattern for ch in GLOB_CHARS):
+        if any(ch in pattern for ch in GLOB_CHARS) and not Path(pattern).exists():
             hits = [Path(p) for p in sorted(glob.glob(pattern, recursive=True))]
             if not hits:
                 raise ResultError(f"{pattern}: no file matches")

@@ -135,3 +135,18 @@ def test_set_options_are_recorded_as_a_separate_variant(capsys: pytest.CaptureFi
     assert folders == ["vanilla_kd", "vanilla_kd[alpha=0.5]"]
     variant = next((tmp_path / "r").rglob("vanilla_kd[[]alpha=0.5[]]/seed0.json"))
     assert '"alpha": 0.5' in variant.read_text()
+
+
+def test_show_takes_a_variant_folder_as_a_path_and_prints_its_label(capsys: pytest.CaptureFixture[str],
+                                                                    tmp_path: Path) -> None:
+    from benchmark.results import JobKey, RunResult, write_result
+
+    for seed in (0, 1):  # two records: the table form
+        key = JobKey("synthetic", "fixed", "small", "smoke", "vanilla_kd", seed, "alpha=0.5")
+        path = write_result(tmp_path, RunResult(key, "ok", metrics={"macro_f1": 0.5}, deployed_params=10))
+    assert path.parent.name == "vanilla_kd[alpha=0.5]"  # '[' would make it a glob matching nothing
+    code, output = run_cli(capsys, "show", str(path.parent))
+    assert code == 0, output
+    first_column = "".join(line.split("│")[1].strip() for line in output.splitlines() if line.startswith("│"))
+    assert "vanilla_kd[alpha=0.5]/seed0" in first_column and "vanilla_kd[alpha=0.5]/seed1" in first_column
+

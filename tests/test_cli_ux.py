@@ -130,3 +130,15 @@ def test_rich_progress_shows_worker_phase_epochs_and_eta() -> None:
     text = buffer.getvalue()
     assert "worker 1: vanilla_kd seed0 · final" in text and "2/5" in text and "ETA ~" in text
     assert "vanilla_kd seed 0: test macro-F1 0.812 (1m01s)" in text
+
+
+def test_rich_progress_prints_a_variant_label_as_it_is() -> None:
+    buffer = io.StringIO()
+    key = JobKey("synthetic", "fixed", "small", "smoke", "vanilla_kd", 0, "alpha=0.5")
+    display = RichDisplay(Console(file=buffer, width=160, force_terminal=True), "synthetic · smoke", 1,
+                          {key.label(): 60.0}, workers=1)
+    display.start()
+    display.update(7, key.label(), "phase", {"name": "final"})
+    display.progress.refresh()
+    display.stop()
+    assert "vanilla_kd[alpha=0.5] seed0 · final" in buffer.getvalue()
