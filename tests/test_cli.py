@@ -72,7 +72,10 @@ def test_ctrl_c_keeps_finished_records_and_the_run_resumes(tmp_path: Path) -> No
     cmd = [sys.executable, "-m", "benchmark", "run", "--dataset", "synthetic", "--profile", "smoke",
            "--methods", "student", "--seeds", "0-9", "--results-dir", str(results), "--cache-dir", str(tmp_path / "c")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A shell that starts a job in the background without job control (`nohup ... &`) makes it ignore SIGINT, and
+    # Python then never installs its Ctrl-C handler; the run must see Ctrl-C as a terminal user's run would.
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while len(list(results.rglob("seed*.json"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
