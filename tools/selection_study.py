@@ -214,6 +214,14 @@ def run_path(phase: str, name: str, seed: int) -> Path:
     return OUT / "runs" / phase / (f"{name}.json" if seed == 0 else f"{name}.seed{seed}.json")
 
 
+def stored_seeds(phase: str, name: str) -> set[int]:
+    """The seeds of ``name`` stored for ``phase``, read from the file names ``run_path`` gives."""
+    folder = OUT / "runs" / phase
+    suffixes = (p.name[len(f"{name}.seed"):-len(".json")] for p in folder.glob(f"{name}.seed*.json"))
+    seeds = {int(k) for k in suffixes if k.isdigit()}
+    return seeds | ({0} if (folder / f"{name}.json").exists() else set())
+
+
 def load_phase(phase: str) -> dict[str, dict[int, dict[str, Any]]]:
     """A phase's stored runs: architecture name -> seed -> run."""
     runs: dict[str, dict[int, dict[str, Any]]] = {}
@@ -326,9 +334,9 @@ def tau_ceiling(signal_reliability: float, truth_reliability: float) -> float:
 
 def seed_variances(phase: str = "confirm") -> tuple[dict[str, float], str, int]:
     """Pooled across-seed variance (in %^2) of the frozen signal and of the truth, where it came from and its degrees
-    of freedom: the phase's
-    own replicate seeds when it has any, else the benchmark's five CE-student records (protocol v2, same training
-    records, recipe and selection rule as the phase's ``default_student``: checked equal on seed 0)."""
+    of freedom: the phase's own replicate seeds when it has any, else the benchmark's five CE-student records
+    (protocol v2, same training records, recipe and selection rule as the phase's ``default_student``: checked equal
+    on seed 0)."""
     by_name = load_phase(phase)
     val, metric, rule = CHOSEN
     replicated = {name: seeds for name, seeds in by_name.items() if len(seeds) > 1}
@@ -441,8 +449,9 @@ def main(argv: list[str] | None = None) -> int:
             print(entry["name"], entry["params"])
         return 0
     if args.command == "ceiling":
-        atomic_write_text(OUT / "ceiling.md", ceiling_markdown())
-        print(ceiling_markdown())
+        text = ceiling_markdown()
+        atomic_write_text(OUT / "ceiling.md", text)
+        print(text)
         return 0
     if args.command == "analyse":
         rows = analyse(["develop1", "develop2", "confirm"])

@@ -127,7 +127,6 @@ def held_out_scores(run: dict[str, Any]) -> dict[str, float]:
 FROZEN = "reg_aug"  # protocol v2's teacher recipe (PROFILES); the candidates of rounds 2-4 must beat it
 CANDIDATES = ("reg_aug_bal75", "reg_aug_bal100", "reg_aug_moddrop", "reg_aug_bal100_moddrop")  # rounds 2-4
 MARGIN = 0.03  # the issue's margin over the students, in macro-F1
-MAX_SEEDS = 10  # seeds looked for per recipe and fold (run files <name>.json, <name>.seed<k>.json)
 
 
 def seed_note(seeds: set[int]) -> str:
@@ -148,9 +147,6 @@ def adoption_decision(read: Callable[[Path], dict[str, Any]] = lambda p: json.lo
     def final_f1(path: Path) -> float:
         return held_out_scores(read(path))["final macro-F1"]
 
-    def seeds(fold: int, name: str) -> set[int]:
-        return {k for k in range(MAX_SEEDS) if study.run_path(phase_name(fold), name, k).exists()}
-
     def score(fold: int, name: str, common: set[int]) -> float:
         return float(np.mean([final_f1(study.run_path(phase_name(fold), name, k)) for k in sorted(common)]))
 
@@ -158,7 +154,8 @@ def adoption_decision(read: Callable[[Path], dict[str, Any]] = lambda p: json.lo
     lines = []
     qualifying: dict[str, dict[int, float]] = {}  # candidate -> fold -> its margin over the students there
     for name in CANDIDATES:
-        common = {f: seeds(f, name) & seeds(f, FROZEN) for f in sorted(study.PSEUDO_TEST)}
+        common = {f: study.stored_seeds(phase_name(f), name) & study.stored_seeds(phase_name(f), FROZEN)
+                  for f in sorted(study.PSEUDO_TEST)}
         folds = [f for f, both in common.items() if both]
         if not folds:
             lines.append(f"- `{name}`: not run beside `{FROZEN}` yet")
