@@ -129,13 +129,14 @@ def test_the_best_rule_scores_the_epoch_with_the_best_validation_macro_f1() -> N
     assert scores["best S Se"] == pytest.approx(0.9) and scores["final S Se"] == pytest.approx(0.3)
 
 
-def test_protocol_v2_teacher_is_the_studied_reg_aug_recipe_with_final_weights() -> None:
-    """What PROFILES and TEACHERS freeze is exactly what the study trained as ``reg_aug`` (docs/protocol-v2.md)."""
+def test_protocol_v2_teacher_is_the_adopted_recipe_with_final_weights() -> None:
+    """What PROFILES and TEACHERS freeze is exactly what the study trained as ``ADOPTED`` (docs/protocol-v2.md)."""
     from dataclasses import replace
 
     from benchmark.protocol import PROFILES, TEACHERS
 
-    chosen = teacher.RECIPES["reg_aug"]
+    chosen = teacher.RECIPES[teacher.ADOPTED]
+    assert teacher.ADOPTED == "reg_aug_bal100"  # round 4's verdict
     assert PROFILES["quick"].teacher_recipe == replace(chosen.recipe, augment=chosen.augment, weights="final")
     assert TEACHERS["ecg"] == chosen.arch()
     assert teacher.RECIPES["v1"].recipe.epochs == 6 and teacher.RECIPES["v1"].recipe.weight_decay == 1e-4
