@@ -115,7 +115,7 @@ def variant_name(options: dict[str, Any]) -> str:
 
 
 def plan_lines(args: argparse.Namespace, jobs: Sequence[Job], estimates: dict[str, float | None],
-               done: int) -> list[str]:
+               done: int, stale: Sequence[str] = ()) -> list[str]:
     """What ``run`` will do, printed before it starts (and all that ``--dry-run`` prints)."""
     from benchmark.estimate import total_estimate
     from benchmark.progress import format_duration
@@ -134,6 +134,8 @@ def plan_lines(args: argparse.Namespace, jobs: Sequence[Job], estimates: dict[st
                                                     else ""),
         f"  results: {args.results_dir}" + (f" ({done} already done, skipped)" if done else ""),
     ]
+    if stale:
+        lines.append(f"  rerun: {len(stale)} stale record(s), e.g. {stale[0]}")
     if total is not None:
         lines.append(f"  estimated time: ~{format_duration(total)} with {args.workers} worker(s) "
                      "(median wall times of finished records of the same dataset, budget and profile)")
@@ -146,20 +148,23 @@ def plan_lines(args: argparse.Namespace, jobs: Sequence[Job], estimates: dict[st
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.estimate import COMMITTED_RESULTS, job_estimates, measured_costs
     from benchmark.paths import resolve_cache_dir, resolve_data_root
-    from benchmark.runner import is_finished
+    from benchmark.resume import planned_state
     from methods import METHODS
 
     data_root, cache_dir = resolve_data_root(args.data_root), resolve_cache_dir(args.cache_dir)
     jobs = build_jobs(args, data_root, cache_dir)
     validate_run(args, jobs, parse_overrides(args.set or []))  # before any data is read or file written
     results_dir = Path(args.results_dir)
-    finished = {j.key for j in jobs if not args.no_resume and is_finished(results_dir, j.key)}
+    states = {j.key: planned_state(results_dir, j) for j in jobs} if not args.no_resume else {}
+    finished = {key for key, state in states.items() if state.kind == "current"}
+    stale = [f"{key.method_label}/seed{key.seed}: {state.reason}" for key, state in states.items()
+             if state.kind == "stale"]
     todo = [j for j in jobs if j.key not in finished]
     costs = measured_costs(args.dataset, jobs[0].key.budget, args.profile, [results_dir, COMMITTED_RESULTS])
     uses_teacher = {name: cls.uses_teacher for name, cls in METHODS.items()}
     estimates = job_estimates(todo, costs, uses_teacher)
     if not args.quiet or args.dry_run:
-        for line in plan_lines(args, jobs, estimates, len(finished)):
+        for line in plan_lines(args, jobs, estimates, len(finished), stale):
             (out if args.dry_run else console).print(line, highlight=False, markup=False, soft_wrap=True)
     if args.dry_run:
         return 0

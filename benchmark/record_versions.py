@@ -1,10 +1,13 @@
 """Which records a leaderboard may compare: one data and protocol version per dataset, one split definition per
-split. Records of other versions are left out (never pooled into a row with the current ones), and said so."""
+split, and one shared teacher per (dataset, split, budget, profile). Records of other versions, or distilled from
+another teacher recipe, are left out (never pooled into a row or ranked beside the current ones), and said so."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any
 
 from benchmark.results import RunResult
 
@@ -35,12 +38,62 @@ def _checked(record: RunResult) -> bool:
     return bool(record.data_checksum) or record.ok
 
 
+TEACHER_SETTINGS = ("teacher_arch", "ensemble_size")  # besides the profile's teacher_recipe
+
+
+def teacher_setting(record: RunResult) -> str | None:
+    """The protocol settings that make a record's teacher (architecture, recipe, ensemble size) as canonical JSON;
+    None for a record that used no teacher (no ``teacher_ids``: the CE student) or did not record its protocol."""
+    protocol = record.config.get("protocol") if isinstance(record.config, dict) else None
+    if not record.teacher_ids or not isinstance(protocol, dict):
+        return None
+    profile = protocol.get("profile") if isinstance(protocol.get("profile"), dict) else {}
+    setting: dict[str, Any] = {k: protocol.get(k) for k in TEACHER_SETTINGS}
+    setting["teacher_recipe"] = profile.get("teacher_recipe")
+    return json.dumps(setting, sort_keys=True, default=str)
+
+
+def changed_settings(old: str, new: str) -> list[str]:
+    """The top-level teacher settings (and the recipe's fields) that differ between two ``teacher_setting`` values."""
+    a, b = json.loads(old), json.loads(new)
+    changed = [k for k in TEACHER_SETTINGS if a.get(k) != b.get(k)]
+    ra, rb = a.get("teacher_recipe") or {}, b.get("teacher_recipe") or {}
+    return changed + [f"teacher_recipe.{k}" for k in sorted(set(ra) | set(rb), key=str) if ra.get(k) != rb.get(k)]
+
+
+def _one_teacher(records: Sequence[RunResult]) -> tuple[list[RunResult], list[str]]:
+    """Per (split, budget, profile), the records made with the newest teacher setting, the CE student's (which
+    used none) included; one note per group that had records of another teacher left out."""
+    kept: list[RunResult] = []
+    notes: list[str] = []
+    groups: dict[tuple[str, str, str, str], list[RunResult]] = {}
+    for record in records:
+        groups.setdefault((record.key.dataset, record.key.split, record.key.budget, record.key.profile),
+                          []).append(record)
+    for (dataset, split, budget, profile), mine in sorted(groups.items()):
+        taught = [r for r in mine if teacher_setting(r) is not None]
+        if not taught:
+            kept.extend(mine)
+            continue
+        current = _newest(taught, teacher_setting, lambda v: ())
+        left = [r for r in taught if teacher_setting(r) != current]
+        kept.extend(r for r in mine if not any(r is x for x in left))
+        if left:
+            changed = sorted({c for r in left for c in changed_settings(teacher_setting(r) or "{}", str(current))})
+            methods = ", ".join(sorted({r.key.method_label for r in left}))
+            notes.append(f"{dataset} · {split} · {budget} · {profile}: {len(left)} record(s) made with another "
+                         f"teacher left out ({methods}; {', '.join(changed) or 'settings'} differ from the newest "
+                         "teacher's). Rerun them (`python -m benchmark run` reruns stale records) to include them.")
+    return kept, notes
+
+
 def current_records(results: Iterable[RunResult]) -> tuple[list[RunResult], list[str]]:
     """The records of each dataset's current version, and one note per dataset that had records left out.
 
     Per dataset the current version is the newest protocol version and, of its data checksums, the one of the most
-    recently finished record; per (dataset, split) likewise one split hash. Records that name no data (failed before
-    loading it) are kept.
+    recently finished record; per (dataset, split) likewise one split hash; per (dataset, split, budget, profile),
+    among records distilled from (or of) the shared teacher, the teacher setting of the most recently finished one
+    (``teacher_setting``). Records that name no data (failed before loading it) are kept.
     """
     records = list(results)
     kept: list[RunResult] = []
@@ -60,7 +113,8 @@ def current_records(results: Iterable[RunResult]) -> tuple[list[RunResult], list
         kept.extend([r for r in mine if not _checked(r)] + keep)
         if left:
             notes.append(_note(dataset, current, left, keep))
-    return kept, notes
+    kept, teacher_notes = _one_teacher(kept)
+    return kept, notes + teacher_notes
 
 
 def _note(dataset: str, current: Version, left: Sequence[RunResult], keep: Sequence[RunResult]) -> str:

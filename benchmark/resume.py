@@ -142,6 +142,20 @@ def record_state(results_dir: Path, key: JobKey, expected: Callable[[], Fingerpr
     return RecordState("stale" if reason else "current", record, reason)
 
 
+def planned_state(results_dir: Path, job: Any) -> RecordState:
+    """``record_state`` for a plan, without loading data: the record's own data checksum and split hash stand in
+    for the data's (so a plan cannot see a data change; the run checks it), everything else is checked."""
+
+    def fingerprint() -> Fingerprint:
+        record = read_result(results_path(results_dir, job.key))
+        protocol = make_protocol(job.key.dataset, job.key.split, job.key.budget, job.key.profile)
+        return Fingerprint(record.data_checksum, record.split_hash, PROTOCOL_VERSION,
+                           method_config_data(job.key.method, job.method_config),
+                           protocol_settings(protocol.to_dict(), uses_a_teacher(job.key.method)))
+
+    return record_state(results_dir, job.key, fingerprint)
+
+
 class FingerprintCache:
     """Fingerprints of jobs, loading each (dataset, fold) once for its data checksum, split hash and split name."""
 

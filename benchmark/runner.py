@@ -25,7 +25,7 @@ from benchmark.progress import emit, epoch_callback
 from benchmark.protocol import PROTOCOL_VERSION, Protocol, make_protocol
 from benchmark.provenance import provenance
 from benchmark.record_upgrade import teacher_ids
-from benchmark.results import CrossValidation, JobKey, RunResult, read_result, results_path
+from benchmark.results import CrossValidation, JobKey, RunResult, results_path
 from benchmark.resume import FingerprintCache, record_outcome, select_jobs
 from benchmark.teachers import Teacher, TeacherStore
 from datasets.base import DATASETS, DatasetBundle, DataView
@@ -184,18 +184,6 @@ def run_one(job: Job) -> RunResult:
     result.provenance["wall_s"] = time.perf_counter() - started
     result.provenance["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return result
-
-
-def is_finished(results_dir: Path, key: JobKey) -> bool:
-    """True when an OK record exists for ``key`` (failed records are retried); see ``benchmark.resume`` for whether
-    it is still current."""
-    path = results_path(results_dir, key)
-    if not path.exists():
-        return False
-    try:
-        return read_result(path).ok
-    except ValueError:
-        return False
 
 
 Event = Callable[[str, Any, Any], None]  # (kind, job, payload)

@@ -38,6 +38,26 @@ def test_dry_run_prints_the_plan_and_runs_nothing(capsys: pytest.CaptureFixture[
     assert not (tmp_path / "r").exists()
 
 
+def test_plan_tells_current_records_from_stale_ones(capsys: pytest.CaptureFixture[str], one_record: Path,
+                                                  tmp_path: Path) -> None:
+    import shutil
+
+    results = tmp_path / "r"
+    shutil.copytree(one_record, results)
+    argv = ("run", "--dataset", "synthetic", "--methods", "student", "--profile", "smoke", "--results-dir",
+            str(results), "--dry-run")
+    code, output = run_cli(capsys, *argv)
+    assert code == 0 and "(1 already done, skipped)" in output and "stale" not in output
+    record = next(results.rglob("seed0.json"))
+    data = json.loads(record.read_text())
+    data["config"]["protocol"]["profile"]["student_recipe"]["epochs"] += 1  # made under another student recipe
+    record.write_text(json.dumps(data))
+    code, output = run_cli(capsys, *argv)
+    assert code == 0 and "already done" not in output
+    assert "rerun: 1 stale record(s), e.g. student/seed0: protocol settings changed " \
+           "(profile.student_recipe.epochs)" in output
+
+
 def test_plan_estimates_from_the_committed_quick_records(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, output = run_cli(capsys, "run", "--dataset", "mitbih", "--methods", "student,vanilla_kd",
                            "--results-dir", str(tmp_path / "r"), "--dry-run")

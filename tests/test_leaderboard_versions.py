@@ -63,3 +63,30 @@ def test_failed_records_that_never_read_data_are_kept() -> None:
     failed = _record("beta", "small", 0, status="failed", error="ConfigError: bad")
     kept, notes = current_records([failed, made(_record("alpha", "small", 0, SCORES, 900), "d", "2026")])
     assert len(kept) == 2 and notes == []
+
+
+def taught(record: RunResult, finished: str, balance_power: float, teacher_id: str = "t") -> RunResult:
+    """``record`` distilled from (or being) a teacher trained with ``balance_power``, finished at ``finished``."""
+    protocol = {"teacher_arch": {"family": "staged_cnn"}, "ensemble_size": 3,
+                "profile": {"teacher_recipe": {"epochs": 20, "balance_power": balance_power}}}
+    return replace(made(record, "d", finished, protocol=2), teacher_ids=[teacher_id],
+                   config={**record.config, "protocol": protocol})
+
+
+def test_records_distilled_from_an_older_teacher_are_never_ranked_beside_the_new_teachers() -> None:
+    old = [taught(_record(m, "small", s, SCORES, 900), f"2026-01-0{s + 1}", 0.5, "old") for m in ("teacher", "alpha")
+           for s in range(3)]
+    new = [taught(_record("teacher", "small", s, SCORES, 900), f"2026-02-0{s + 1}", 1.0, "new") for s in range(3)]
+    ce_student = [made(_record("student", "small", s, SCORES, 900), "d", "2026-01-01", protocol=2) for s in range(3)]
+    kept, notes = current_records(old + new + ce_student)
+    assert sorted((r.key.method, r.teacher_ids) for r in kept if r.teacher_ids) == [("teacher", ["new"])] * 3
+    assert sum(r.key.method == "student" for r in kept) == 3  # the CE student used no teacher: kept
+    assert len(notes) == 1 and "6 record(s) made with another teacher left out (alpha, teacher;" in notes[0]
+    assert "teacher_recipe.balance_power" in notes[0]
+    assert set(runs_frame(old + new + ce_student)["method"]) == {"teacher", "student"}
+
+
+def test_records_of_one_teacher_setting_are_all_kept() -> None:
+    records = [taught(_record(m, "small", 0, SCORES, 900), f"2026-01-0{i + 1}", 1.0) for i, m in enumerate("ab")]
+    kept, notes = current_records(records)
+    assert len(kept) == 2 and notes == []
