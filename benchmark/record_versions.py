@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Any
 
+from benchmark.protocol_parts import changed_paths, teacher_part
 from benchmark.results import RunResult
 
 Version = tuple[int, str]  # (protocol_version, data_checksum)
@@ -38,27 +38,13 @@ def _checked(record: RunResult) -> bool:
     return bool(record.data_checksum) or record.ok
 
 
-TEACHER_SETTINGS = ("teacher_arch", "ensemble_size")  # besides the profile's teacher_recipe
-
-
 def teacher_setting(record: RunResult) -> str | None:
-    """The protocol settings that make a record's teacher (architecture, recipe, ensemble size) as canonical JSON;
-    None for a record that used no teacher (no ``teacher_ids``: the CE student) or did not record its protocol."""
+    """The protocol settings that make a record's teacher (``protocol_parts.teacher_part``) as canonical JSON; None
+    for a record that used no teacher (no ``teacher_ids``: the CE student) or did not record its protocol."""
     protocol = record.config.get("protocol") if isinstance(record.config, dict) else None
     if not record.teacher_ids or not isinstance(protocol, dict):
         return None
-    profile = protocol.get("profile") if isinstance(protocol.get("profile"), dict) else {}
-    setting: dict[str, Any] = {k: protocol.get(k) for k in TEACHER_SETTINGS}
-    setting["teacher_recipe"] = profile.get("teacher_recipe")
-    return json.dumps(setting, sort_keys=True, default=str)
-
-
-def changed_settings(old: str, new: str) -> list[str]:
-    """The top-level teacher settings (and the recipe's fields) that differ between two ``teacher_setting`` values."""
-    a, b = json.loads(old), json.loads(new)
-    changed = [k for k in TEACHER_SETTINGS if a.get(k) != b.get(k)]
-    ra, rb = a.get("teacher_recipe") or {}, b.get("teacher_recipe") or {}
-    return changed + [f"teacher_recipe.{k}" for k in sorted(set(ra) | set(rb), key=str) if ra.get(k) != rb.get(k)]
+    return json.dumps(teacher_part(protocol), sort_keys=True, default=str)
 
 
 def _one_teacher(records: Sequence[RunResult]) -> tuple[list[RunResult], list[str]]:
@@ -71,15 +57,17 @@ def _one_teacher(records: Sequence[RunResult]) -> tuple[list[RunResult], list[st
         groups.setdefault((record.key.dataset, record.key.split, record.key.budget, record.key.profile),
                           []).append(record)
     for (dataset, split, budget, profile), mine in sorted(groups.items()):
-        taught = [r for r in mine if teacher_setting(r) is not None]
+        setting = {id(r): teacher_setting(r) for r in mine}
+        taught = [r for r in mine if setting[id(r)] is not None]
         if not taught:
             kept.extend(mine)
             continue
-        current = _newest(taught, teacher_setting, lambda v: ())
-        left = [r for r in taught if teacher_setting(r) != current]
-        kept.extend(r for r in mine if not any(r is x for x in left))
+        current = _newest(taught, lambda r, of=setting: of[id(r)], lambda v: ())
+        left = [r for r in taught if setting[id(r)] != current]
+        kept.extend(r for r in mine if setting[id(r)] in (None, current))
         if left:
-            changed = sorted({c for r in left for c in changed_settings(teacher_setting(r) or "{}", str(current))})
+            changed = sorted({path for old in {setting[id(r)] for r in left}
+                              for path in changed_paths(json.loads(str(old)), json.loads(str(current)))})
             methods = ", ".join(sorted({r.key.method_label for r in left}))
             notes.append(f"{dataset} · {split} · {budget} · {profile}: {len(left)} record(s) made with another "
                          f"teacher left out ({methods}; {', '.join(changed) or 'settings'} differ from the newest "

@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmark.joblock import JobLocks, lock_path
 from benchmark.protocol import PROTOCOL_VERSION, make_protocol
+from benchmark.protocol_parts import changed_paths, without_teacher
 from benchmark.results import (
     JobKey,
     NewerSchemaError,
@@ -81,21 +82,9 @@ def protocol_settings(protocol: Any, uses_teacher: bool = True) -> Any:
     data = as_json_data(protocol)
     if not isinstance(data, dict):
         return data
-    profile = data.get("profile") if isinstance(data.get("profile"), dict) else {}
-    profile.pop("description", None)
-    if not uses_teacher:
-        data.pop("teacher_arch", None)
-        data.pop("ensemble_size", None)
-        profile.pop("teacher_recipe", None)
-    return data
-
-
-def changed_paths(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted paths of the leaves that differ between two JSON values (a missing key counts as different)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [path for k in sorted(set(old) | set(new), key=str)
-                for path in changed_paths(old.get(k), new.get(k), f"{prefix}{k}.")]
-    return [] if old == new else [prefix.rstrip(".") or "(all)"]
+    if isinstance(data.get("profile"), dict):
+        data["profile"].pop("description", None)
+    return data if uses_teacher else without_teacher(data)
 
 
 def staleness(record: RunResult, expected: Fingerprint) -> str:
@@ -122,8 +111,9 @@ def staleness(record: RunResult, expected: Fingerprint) -> str:
     return "; ".join(reasons)
 
 
-def record_state(results_dir: Path, key: JobKey, expected: Callable[[], Fingerprint]) -> RecordState:
-    """The state of ``key``'s record; ``expected`` (called only for an OK record) gives the job's fingerprint."""
+def record_state(results_dir: Path, key: JobKey, expected: Callable[[RunResult], Fingerprint]) -> RecordState:
+    """The state of ``key``'s record; ``expected`` (called with the record, only for an OK one) gives the job's
+    fingerprint."""
     path = results_path(results_dir, key)
     if not path.exists():
         return RecordState("missing")
@@ -136,43 +126,40 @@ def record_state(results_dir: Path, key: JobKey, expected: Callable[[], Fingerpr
     if not record.ok:
         return RecordState("failed", record)
     try:
-        reason = staleness(record, expected())
+        reason = staleness(record, expected(record))
     except Exception as err:  # the data cannot be loaded now: the job reruns (and fails), the OK record stays
         reason = f"cannot check it against the data ({type(err).__name__}: {err})".splitlines()[0]
     return RecordState("stale" if reason else "current", record, reason)
 
 
+def job_fingerprint(job: Any, data_checksum: str, split_hash: str) -> Fingerprint:
+    """``job``'s fingerprint, given the data checksum and split hash of the data it runs on."""
+    protocol = make_protocol(job.key.dataset, job.key.split, job.key.budget, job.key.profile)
+    return Fingerprint(data_checksum, split_hash, PROTOCOL_VERSION,
+                       method_config_data(job.key.method, job.method_config),
+                       protocol_settings(protocol.to_dict(), uses_a_teacher(job.key.method)))
+
+
 def planned_state(results_dir: Path, job: Any) -> RecordState:
     """``record_state`` for a plan, without loading data: the record's own data checksum and split hash stand in
     for the data's (so a plan cannot see a data change; the run checks it), everything else is checked."""
-
-    def fingerprint() -> Fingerprint:
-        record = read_result(results_path(results_dir, job.key))
-        protocol = make_protocol(job.key.dataset, job.key.split, job.key.budget, job.key.profile)
-        return Fingerprint(record.data_checksum, record.split_hash, PROTOCOL_VERSION,
-                           method_config_data(job.key.method, job.method_config),
-                           protocol_settings(protocol.to_dict(), uses_a_teacher(job.key.method)))
-
-    return record_state(results_dir, job.key, fingerprint)
+    return record_state(results_dir, job.key,
+                        lambda record: job_fingerprint(job, record.data_checksum, record.split_hash))
 
 
 class FingerprintCache:
-    """Fingerprints of jobs, loading each (dataset, fold) once for its data checksum, split hash and split name."""
+    """Fingerprints of jobs, loading each (dataset, fold) once for its data checksum and split hash."""
 
     def __init__(self, load_bundle: Callable[[Any], Any]) -> None:
         self._load = load_bundle
-        self._data: dict[tuple[Any, ...], tuple[str, str, str]] = {}
+        self._data: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     def __call__(self, job: Any) -> Fingerprint:
         where = (job.key.dataset, job.data_root, job.cache_dir, job.fold)
         if where not in self._data:
             bundle = self._load(job)
-            self._data[where] = (bundle.data_checksum, bundle.split_hash, bundle.split)
-        data_checksum, split_hash, split = self._data[where]
-        protocol = make_protocol(job.key.dataset, split, job.key.budget, job.key.profile)
-        return Fingerprint(data_checksum, split_hash, PROTOCOL_VERSION,
-                           method_config_data(job.key.method, job.method_config),
-                           protocol_settings(protocol.to_dict(), uses_a_teacher(job.key.method)))
+            self._data[where] = (bundle.data_checksum, bundle.split_hash)
+        return job_fingerprint(job, *self._data[where])
 
 
 def record_outcome(results_dir: Path, outcome: RunResult, previous: RunResult | None) -> RunResult:
@@ -202,7 +189,7 @@ def select_jobs(jobs: Iterable[Any], results_dir: Path, resume: bool, locks: Job
                         lock_path(results_dir, job.key))
             notify("held", job, lock_path(results_dir, job.key))
             continue
-        state = record_state(results_dir, job.key, lambda job=job: fingerprint(job))
+        state = record_state(results_dir, job.key, lambda _record, job=job: fingerprint(job))
         if state.kind == "newer" or (resume and state.kind == "current"):
             locks.release(job.key)
             notify("refused" if state.kind == "newer" else "skipped", job,
