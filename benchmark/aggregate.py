@@ -42,7 +42,7 @@ AGGREGATE_COLUMNS: tuple[str, ...] = (  # the fixed columns of ``aggregate``; pe
     *GROUP_COLUMNS, "cv_scheme", "method", "variant", "reference", "ablation", "table", "rank", "n_seeds", "seeds",
     "main_metric", "mean", "std", "ci_low", "ci_high", "ci_kind",
     *[c for s in SPREAD_COLUMNS for c in (s, f"{s}_std")], *MEAN_COLUMNS, "hardware", "latency_hw", "teacher_ids",
-    "classes", "n_failed",
+    "teacher_members", "classes", "n_failed",
     *[f"vs_{b}_{part}" for b in BASELINES for part in ("diff", "low", "high", "p", "test", "n")],
 )  # fmt: skip
 
@@ -364,7 +364,8 @@ def _row(key: tuple[Any, ...], runs: pd.DataFrame, n_failed: int) -> dict[str, A
         row[column] = _mean_std(runs[column])[0]
     row.update(hardware=_joined(", ".join(runs["hardware"]).split(", ")),
                latency_hw=Counter(runs["latency_hw"]).most_common(1)[0][0],
-               teacher_ids=tuple(sorted({t for ids in runs["teacher_ids"] for t in ids})), classes=first["classes"],
+               teacher_ids=tuple(sorted({t for ids in runs["teacher_ids"] for t in ids})),
+               teacher_members=max((len(ids) for ids in runs["teacher_ids"]), default=0), classes=first["classes"],
                n_failed=n_failed)
     for column in [c for c in runs.columns if c.split(":")[0] in ("f1", "se", "ppv")]:
         row[column], row[f"{column}_std"] = _mean_std(runs[column])
@@ -404,7 +405,8 @@ def aggregate(results: Iterable[RunResult]) -> pd.DataFrame:
     for rows whose CI overlaps, see ``stats.tied_ranks``), n_seeds, seeds, main_metric, mean, std (over seeds),
     ci_low, ci_high, ci_kind (``patients``: patient bootstrap; ``seeds``: t-interval; ``none``), macro_f1/accuracy/
     kappa/params/macs with ``_std``, param_budget, latency_ms, latency_iqr_ms, costs, hardware, latency_hw,
-    teacher_ids, n_failed, per-class ``f1:``/``se:``/``ppv:`` means with ``_std``, and ``vs_vanilla_kd_*`` /
+    teacher_ids, teacher_members (teachers one record distilled from: M for the ensemble teacher, 1 for the shared
+    teacher, 0 without one), n_failed, per-class ``f1:``/``se:``/``ppv:`` means with ``_std``, and ``vs_vanilla_kd_*`` /
     ``vs_student_*`` paired comparisons (``stats.compare_patients`` / ``compare_seeds``).
     ``frame.attrs["notes"]``: records left out as other data/protocol versions.
     """

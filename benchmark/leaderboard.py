@@ -204,6 +204,18 @@ def _latency_note(table: pd.DataFrame, usual: str) -> str | None:
             f"({usual}): not comparable; rerun `python -m benchmark latency` on one machine.")
 
 
+def _ensemble_note(table: pd.DataFrame) -> str | None:
+    """Which rows distil from (or are) the ensemble teacher, and its size M, which is part of the protocol."""
+    rows = table[table["teacher_members"] > 1]
+    if not len(rows):
+        return None
+    sizes = sorted({int(m) for m in rows["teacher_members"]})
+    labels = ", ".join(f"`{label}`" for label in sorted(rows["method_label"]))
+    return (f"Ensemble teacher: M = {' / '.join(map(str, sizes))} members (the shared teachers of seeds s, s+1000, "
+            f"s+2000, ...; each record names them) for {labels}; the other rows with a teacher use the single shared "
+            f"teacher of their seed.")
+
+
 def _fold_runs(folds: Sequence[int]) -> str:
     """Sorted fold numbers with runs of three or more compressed: ``0–4, 7, 9, 10``."""
     parts: list[str] = []
@@ -279,9 +291,9 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
             parts.append(f"### {title}")
         body = [_method_row(r, main, highlight, usual) for r in rows.to_dict("records")]
         parts.append(markdown_table(header, body, right))
-    note = _latency_note(table, usual) if len(table) else None
-    if note:
-        parts.append(note)
+    for note in (_latency_note(table, usual), _ensemble_note(table)) if len(table) else ():
+        if note:
+            parts.append(note)
     if len(failures):
         parts.append("Failed runs (not averaged):\n\n" + "\n".join(_failure_line(f) for f in
                                                                    failures.itertuples(index=False)))

@@ -506,3 +506,13 @@ def test_confusion_images_show_the_best_method_teacher_and_student(tmp_path: Pat
     names = [p.name for p in write_leaderboards(records, tmp_path)]
     assert "toy_small_quick_fixed_v1_confusion.png" in names
     assert (tmp_path / "toy_small_quick_fixed_v1_confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rows_distilled_from_the_ensemble_teacher_name_its_size() -> None:
+    records = [replace(r, teacher_ids=["t0"]) for r in synthetic_records()]
+    assert "Ensemble teacher" not in render_dataset(records, "toy", HIGHLIGHT)
+    records += [replace(_record("oracle", "small", seed, (0.75, 0.9, 0.7, 0.8, 0.8), 900),
+                        teacher_ids=[f"t{seed}", f"t{seed}a", f"t{seed}b"]) for seed in range(3)]
+    small = render_dataset(records, "toy", HIGHLIGHT).split("budget `small`", 1)[1].split("\n## ", 1)[0]
+    assert "Ensemble teacher: M = 3 members" in small and "for `oracle`;" in small
+    assert aggregate(records).set_index("method_label").loc["oracle", "teacher_members"].max() == 3
