@@ -3,19 +3,21 @@
 ``python -m benchmark list`` must not pay for torch, optuna and scikit-learn just to print names and one-line
 summaries, so this module reads ``methods/__init__.py`` for the method modules (in import = registration order)
 and each module's syntax tree for ``@register_method("name")`` classes and their literal ``summary``,
-``uses_teacher`` and ``reference`` class attributes (inherited along base classes in the same module; the
-``Method`` defaults otherwise). ``tests/test_catalog.py`` checks that it agrees with the imported registry.
+``uses_teacher``, ``reference`` and ``ablations`` class attributes (inherited along base classes in the same module;
+the ``Method`` defaults otherwise). ``tests/test_catalog.py`` checks that it agrees with the imported registry.
 """
 
 from __future__ import annotations
 
 import ast
 import fnmatch
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 METHODS_DIR = Path(__file__).resolve().parent.parent / "methods"
-DEFAULTS = {"summary": "", "uses_teacher": True, "reference": False}
+DEFAULTS = {"summary": "", "uses_teacher": True, "reference": False, "ablations": ()}
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class MethodInfo:
     summary: str = ""
     uses_teacher: bool = True
     reference: bool = False
+    ablations: tuple[dict[str, object], ...] = ()  # ``Method.ablations``: the variants ``run --ablations`` adds
 
     @property
     def kind(self) -> str:
@@ -53,7 +56,7 @@ def _registered_name(decorator: ast.expr) -> str | None:
 
 
 def _class_attributes(node: ast.ClassDef, known: dict[str, dict[str, object]]) -> dict[str, object]:
-    """Literal ``summary``/``uses_teacher``/``reference`` of a class, over those of its known base classes."""
+    """Literal ``summary``/``uses_teacher``/``reference``/``ablations`` of a class, over those of its known bases."""
     values: dict[str, object] = dict(DEFAULTS)
     for base in node.bases:
         if isinstance(base, ast.Name) and base.id in known:
@@ -88,13 +91,20 @@ def module_methods(module: str, methods_dir: Path = METHODS_DIR) -> list[MethodI
             if name is not None:
                 attrs = classes[node.name]
                 found.append(MethodInfo(name, f"methods.{module}", str(attrs["summary"]),
-                                        bool(attrs["uses_teacher"]), bool(attrs["reference"])))
+                                        bool(attrs["uses_teacher"]), bool(attrs["reference"]),
+                                        tuple(attrs["ablations"])))  # type: ignore[arg-type]
     return found
 
 
 def method_catalog(methods_dir: Path = METHODS_DIR) -> list[MethodInfo]:
     """Every registered method, in registration order, without importing any method module."""
     return [info for module in method_modules(methods_dir) for info in module_methods(module, methods_dir)]
+
+
+def variant_name(options: Mapping[str, object]) -> str:
+    """``{"aux_heads": False}`` -> ``aux_heads=false``: a run with non-default options is recorded apart."""
+    return ",".join(f"{name}={value if isinstance(value, str) else json.dumps(value)}"
+                    for name, value in sorted(options.items()))
 
 
 def matches(name: str, pattern: str | None) -> bool:

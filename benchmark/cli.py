@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+from benchmark.catalog import variant_name
 from benchmark.registry import RegistryError
 from benchmark.validation import UsageError, check_writable_dir, parse_index_list, validate_run
 
@@ -85,13 +86,26 @@ def build_jobs(args: argparse.Namespace, data_root: Path, cache_dir: Path) -> li
     if bad:
         raise UsageError(f"--folds: {args.dataset} has folds 0..{dataset.n_folds - 1}, got {bad}")
     overrides = parse_overrides(args.set or [])
+    configs = {method: method_configs(method, overrides.get(method, {}), getattr(args, "ablations", False))
+               for method in methods}
     return [
-        Job(JobKey(args.dataset, dataset.split_name(fold), budget, args.profile, method, seed,
-                   variant_name(overrides.get(method, {}))),
-            str(data_root), str(cache_dir), fold=fold, device=args.device, method_config=overrides.get(method, {}),
+        Job(JobKey(args.dataset, dataset.split_name(fold), budget, args.profile, method, seed, variant_name(config)),
+            str(data_root), str(cache_dir), fold=fold, device=args.device, method_config=config,
             models=model_sink(args))
-        for fold in folds for seed in seeds for method in methods
+        for fold in folds for seed in seeds for method in methods for config in configs[method]
     ]
+
+
+def method_configs(method: str, options: dict[str, Any], ablations: bool) -> list[dict[str, Any]]:
+    """The config options of ``method``'s jobs: ``options`` (from ``--set``), then with ``--ablations`` each of the
+    method's ``ablations`` on top of them; a variant that repeats an earlier one is dropped."""
+    from methods import METHODS
+
+    variants = [options, *({**options, **ablation} for ablation in METHODS.get(method).ablations if ablations)]
+    unique: dict[str, dict[str, Any]] = {}
+    for config in variants:
+        unique.setdefault(variant_name(config), config)
+    return list(unique.values())
 
 
 def model_sink(args: argparse.Namespace) -> Any:
@@ -106,12 +120,6 @@ def model_sink(args: argparse.Namespace) -> Any:
     if args.models_dir:
         check_writable_dir(Path(args.models_dir), "--models-dir")
     return ModelSink(args.models_dir or args.results_dir, args.results_dir)
-
-
-def variant_name(options: dict[str, Any]) -> str:
-    """``{"aux_heads": False}`` -> ``aux_heads=false``: a run with non-default options is recorded apart."""
-    return ",".join(f"{name}={value if isinstance(value, str) else json.dumps(value)}"
-                    for name, value in sorted(options.items()))
 
 
 def plan_lines(args: argparse.Namespace, jobs: Sequence[Job], estimates: dict[str, float | None],
@@ -431,6 +439,9 @@ def make_parser() -> argparse.ArgumentParser:
                                        "~/.cache/kdnas-bench/cache)")
     p.add_argument("--set", action="append", metavar="METHOD.OPTION=VALUE", help="override a method's config "
                                                                                    "option (repeatable)")
+    p.add_argument("--ablations", action="store_true", help="also run each method's ablation variants (`list` "
+                                                             "shows them; recorded as method[option=value], never "
+                                                             "ranked with the methods)")
     p.add_argument("--fetch", action="store_true", help="download missing data from PhysioNet first")
     p.add_argument("--no-resume", action="store_true", help="rerun jobs that already have an OK record")
     p.add_argument("--save-models", action="store_true",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from benchmark.catalog import matches, method_catalog
+from benchmark.catalog import matches, method_catalog, variant_name
 
 
 def methods_table(pattern: str | None) -> Table | None:
@@ -17,10 +17,11 @@ def methods_table(pattern: str | None) -> Table | None:
     if not rows:
         return None
     table = Table(title="methods (--methods)")
-    for col in ("name", "kind", "teacher", "description"):
+    for col in ("name", "kind", "teacher", "description", "ablations (--ablations)"):
         table.add_column(col)
     for info in rows:
-        table.add_row(info.name, info.kind, "yes" if info.uses_teacher else "no", info.summary)
+        ablations = ", ".join(f"[{variant_name(options)}]" for options in info.ablations)
+        table.add_row(info.name, info.kind, "yes" if info.uses_teacher else "no", info.summary, ablations)
     return table
 
 

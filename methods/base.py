@@ -47,6 +47,8 @@ class Method(ABC):
     ``uses_teacher`` (prepare the shared teacher first), ``reference`` (a reference row, not a method),
     ``enforce_budget`` (reject a deployed student over the parameter budget), ``uses_ensemble`` (prepare all
     ``protocol.ensemble_size`` members of the ensemble teacher first; the record names every member).
+    ``ablations`` lists the variants worth running beside the method (each a literal dict of config options):
+    ``run --ablations`` adds a job per variant, recorded as ``method[option=value]`` and never ranked with methods.
     """
 
     Config: ClassVar[type[MethodConfig]] = MethodConfig
@@ -55,6 +57,7 @@ class Method(ABC):
     enforce_budget: ClassVar[bool] = True
     uses_ensemble: ClassVar[bool] = False
     summary: ClassVar[str] = ""
+    ablations: ClassVar[tuple[dict[str, Any], ...]] = ()
 
     def __init__(self, config: MethodConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()

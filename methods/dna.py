@@ -236,6 +236,7 @@ class DNA(Method):
 
     Config = DNAConfig
     summary = "Li et al. CVPR 2020: block-wise feature-MSE supernets, potential ranking, budgeted traversal, retrain"
+    ablations = ({"final_kd": True},)  # retraining with Hinton KD instead of the paper's cross-entropy
 
     def __init__(self, config: MethodConfig | None = None) -> None:
         super().__init__(config)

@@ -136,6 +136,7 @@ class MFKDNAS(Method):
 
     Config = MFKDConfig
     summary = "Trofimov et al. 2023: GP-UCB NAS with KD low-fidelity and full-data high-fidelity evaluations"
+    ablations = ({"low_loss": "ce"},)  # the paper's baseline: cross-entropy low-fidelity evaluations
 
     def __init__(self, config: MethodConfig | None = None) -> None:
         super().__init__(config)

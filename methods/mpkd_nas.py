@@ -175,6 +175,8 @@ class MPKDNAS(Method):
 
     Config = MPKDNASConfig
     summary = "multi-phase aux heads + weighted soft labels + supernet search during KD, then retraining"
+    # each component off in turn, and the original per-epoch sampling of the supernet path
+    ablations = ({"aux_heads": False}, {"weighted": False}, {"search": False}, {"sampling": "epoch"})
 
     def __init__(self, config: MethodConfig | None = None) -> None:
         super().__init__(config)

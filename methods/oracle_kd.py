@@ -109,6 +109,7 @@ class OracleKD(Method):
     Config = OracleKDConfig
     uses_ensemble = True
     summary = "Kang et al. 2020 (KDAS): Oracle KD from an M-teacher ensemble + LSTM/REINFORCE search of added ops"
+    ablations = ({"search": False},)  # the Oracle KD loss alone, on the default student
 
     def __init__(self, config: MethodConfig | None = None) -> None:
         super().__init__(config)

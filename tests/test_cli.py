@@ -153,3 +153,27 @@ def test_show_takes_a_variant_folder_as_a_path_and_prints_its_label(capsys: pyte
     first_column = "".join(line.split("│")[1].strip() for line in output.splitlines() if line.startswith("│"))
     assert "vanilla_kd[alpha=0.5]/seed0" in first_column and "vanilla_kd[alpha=0.5]/seed1" in first_column
 
+
+
+def test_ablations_add_each_methods_variants_to_the_plan(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    common = ["run", "--dataset", "synthetic", "--profile", "smoke", "--methods", "vanilla_kd,oracle_kd,mpkd_nas",
+              "--dry-run", "--results-dir", str(tmp_path / "r")]
+    code, plain = run_cli(capsys, *common)
+    assert code == 0 and "3 job(s)" in plain
+    code, output = run_cli(capsys, *common, "--ablations", "--set", "mpkd_nas.search=false")
+    assert code == 0
+    methods = " ".join(output.split()).split("methods: ", 1)[1].split(" seeds:", 1)[0]
+    # --set applies beneath every variant; the ablation that repeats it (search=false) is not run twice
+    assert methods.split(", ") == [
+        "vanilla_kd", "oracle_kd", "oracle_kd[search=false]", "mpkd_nas[search=false]",
+        "mpkd_nas[aux_heads=false,search=false]", "mpkd_nas[search=false,weighted=false]",
+        "mpkd_nas[sampling=epoch,search=false]"]
+
+
+@pytest.mark.parametrize("name", sorted(name for name, _ in METHODS.items()))
+def test_every_ablation_is_a_valid_non_default_config(name: str) -> None:
+    cls = METHODS.get(name)
+    default = cls.Config()
+    for options in cls.ablations:
+        config = cls.Config.from_dict(options)
+        assert config != default, f"{name}: ablation {options} is the default config"

@@ -52,6 +52,6 @@ def test_static_catalog_agrees_with_the_registry() -> None:
     from benchmark.catalog import method_catalog
     from methods import METHODS
 
-    catalog = [(m.name, m.summary, m.uses_teacher, m.reference) for m in method_catalog()]
-    registry = [(name, cls.summary, cls.uses_teacher, cls.reference) for name, cls in METHODS.items()]
+    catalog = [(m.name, m.summary, m.uses_teacher, m.reference, m.ablations) for m in method_catalog()]
+    registry = [(name, cls.summary, cls.uses_teacher, cls.reference, cls.ablations) for name, cls in METHODS.items()]
     assert catalog == registry
