@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmark.metrics import count_params
+from benchmark.nn.arch import build_model
+from benchmark.protocol import BUDGET_TIERS
 from datasets.base import SplitArrays
 from datasets.mitbih import DS1, DS2
 
@@ -41,6 +44,10 @@ def test_candidate_names_map_to_what_trains() -> None:
     assert teacher.recipe.balance_power == 1.0 and teacher.recipe.weights == "final"
     assert teacher.arch.params["dropout"] == 0.3
     assert cv.candidate("kd:reg_aug_bal100").teacher == "teacher:reg_aug_bal100"
+    medium = cv.candidate("teacher:medium_sep_bal100")  # round 5's scaled-up student network as the teacher
+    assert medium.arch.params["stages"] == BUDGET_TIERS["mitbih"]["medium"].default_student.params["stages"]
+    assert medium.arch.params["dropout"] == 0.3 and medium.recipe == teacher.recipe
+    assert 90_000 < count_params(build_model(medium.arch, 4, 5)) <= BUDGET_TIERS["mitbih"]["medium"].max_params
     with pytest.raises(ValueError, match=r"unknown candidate 'teacher:nope'.*reg_aug_bal100"):
         cv.candidate("teacher:nope")
     with pytest.raises(ValueError, match="not trained"):
