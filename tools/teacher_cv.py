@@ -161,9 +161,11 @@ def train(name: str, fold: int, seed: int, data: dict[str, np.ndarray], cache_di
         torch.save(engine.predict(model, split.x), buffer)
         atomic_write_bytes(target, buffer.getvalue())
     logits = engine.predict(model, torch.as_tensor(held_out.x)).numpy()
+    augment = teacher_study.RECIPES[chosen.recipe_name].augment if chosen.recipe_name else None
     meta = {"candidate": name, "fold": fold, "seed": seed, "train_records": training_records(fold),
             "held_out": FOLDS[fold], "arch": chosen.arch.to_dict(), "recipe": chosen.recipe.__dict__ | {
-                "augment": None}, "teacher": chosen.teacher, "teacher_recipe": chosen.recipe_name, "wall_s": wall}
+                "augment": augment.to_dict() if augment else None}, "teacher": chosen.teacher,
+            "teacher_recipe": chosen.recipe_name, "wall_s": wall}
     save_run(path, logits, held_out, meta)
     print(f"teacher-cv {path.name}: {wall:.0f} s", flush=True)
     return path
