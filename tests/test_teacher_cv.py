@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tool_loader import load_tool
 
 from benchmark.metrics import count_params
 from benchmark.nn.arch import build_model
@@ -15,18 +14,7 @@ from benchmark.protocol import BUDGET_TIERS
 from datasets.base import SplitArrays
 from datasets.mitbih import DS1, DS2
 
-TOOLS = Path(__file__).parents[1] / "tools"
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[name] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-cv = load("teacher_cv")
+cv = load_tool("teacher_cv")
 
 
 def test_the_folds_hold_out_every_ds1_record_once_and_never_touch_ds2() -> None:

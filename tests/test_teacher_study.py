@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from tool_loader import load_tool
 
 from benchmark.engine import Batch
 from benchmark.nn.arch import build_model
 
-TOOLS = Path(__file__).parents[1] / "tools"
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[name] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-study = load("selection_study")
-teacher = load("teacher_study")
+study = load_tool("selection_study")
+teacher = load_tool("teacher_study")
 
 
 def test_recipes_regularise_and_augment_as_named() -> None:
