@@ -101,7 +101,10 @@ def test_report_pools_the_folds_pairs_with_the_student_and_applies_the_rule(tmp_
     assert any("`teacher:long`" in line and "does not qualify" in line for line in lines)  # +2 points: not +3
     assert any("`teacher:v1`" in line and "below the CE student" in line and "does not qualify" in line
                for line in lines)
-    assert lines[-1].startswith("Verdict: **`")
+    assert lines[-1] == "Verdict: **`teacher:reg`** (largest margin among the qualifying)"
+    early = cv.rule(results, cv.missing_runs())
+    assert early[:-1] == lines[:-1] and early[-1].startswith("Early read, not the verdict (still to run: `student` "
+                                                             "(seed 2); `teacher:reg_aug_bal100` (seeds 0, 1, 2);")
     text = cv.report()
     assert "| teacher:reg | 0, 1 |" in text and "| ensemble:reg | 2 members |" in text
 

@@ -71,6 +71,10 @@ OUT = study.OUT / "runs" / "teacher-cv"
 KD_ALPHA, KD_TEMPERATURE = 0.9, 4.0  # vanilla_kd's defaults (methods/vanilla_kd.py)
 MARGIN = 0.03  # the issue's margin over the students, in macro-F1
 SCORED = [CLASSES.index(c) for c in SCORED_CLASSES]
+# docs/protocol-v2.md section 5: the verdict is read once these candidates have these seeds on every fold
+VERDICT_CANDIDATES = ("student", "teacher:reg_aug_bal100", "kd:reg_aug_bal100", "teacher:medium_sep_bal100",
+                      "kd:medium_sep_bal100")
+VERDICT_SEEDS = (0, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -253,7 +257,17 @@ def summary(conf: np.ndarray) -> dict[str, float]:
     return {k: 100 * float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
-def rule(results: dict[str, Scored]) -> list[str]:
+def missing_runs() -> list[str]:
+    """The verdict's runs not yet stored on every fold, as "candidate (seeds ...)"; empty once it can be read."""
+    out = []
+    for name in VERDICT_CANDIDATES:
+        lacking = [s for s in VERDICT_SEEDS if s not in complete_seeds(name)]
+        if lacking:
+            out.append(f"`{name}` (seed{'s' if len(lacking) > 1 else ''} {', '.join(map(str, lacking))})")
+    return out
+
+
+def rule(results: dict[str, Scored], missing: list[str] | None = None) -> list[str]:
     """Round 5's rule (docs/protocol-v2.md section 5, written before its runs): a teacher candidate (``teacher:`` or
     ``ensemble:``) qualifies as part B's teacher if its out-of-fold macro-F1 is at least ``MARGIN`` above the CE
     student's (mean over common seeds) and the KD student distilled from it (``kd:<recipe>``, when run) is not below
@@ -275,10 +289,11 @@ def rule(results: dict[str, Scored]) -> list[str]:
         lines.append(f"- `{name}`: {100 * comp.diff:+.1f} points over the CE student (CI {100 * comp.low:+.1f} to "
                      f"{100 * comp.high:+.1f}; needs >= {100 * MARGIN:+.0f}); KD student from it "
                      f"{kd_text} the CE student -> **{'qualifies' if ok else 'does not qualify'}**")
-    if not margins:
-        return [*lines, "", "Verdict: **no candidate qualifies**"]
-    best = max(margins, key=margins.__getitem__)
-    return [*lines, "", f"Verdict: **`{best}`** (largest margin among the qualifying)"]
+    outcome = (f"**`{max(margins, key=margins.__getitem__)}`** (largest margin among the qualifying)" if margins
+               else "**no candidate qualifies**")
+    if missing:
+        return [*lines, "", f"Early read, not the verdict (still to run: {'; '.join(missing)}): {outcome}"]
+    return [*lines, "", f"Verdict: {outcome}"]
 
 
 def report() -> str:
@@ -307,7 +322,8 @@ def report() -> str:
     frame = pd.DataFrame(rows).T.fillna("–")
     lines += ["| candidate | " + " | ".join(frame.columns) + " |", "|---|" + "---:|" * len(frame.columns)]
     lines += [f"| {name} | " + " | ".join(map(str, row)) + " |" for name, row in frame.iterrows()]
-    lines += ["", "## Round 5's rule applied (docs/protocol-v2.md section 5)", "", *rule(results), ""]
+    lines += ["", "## Round 5's rule applied (docs/protocol-v2.md section 5)", "",
+              *rule(results, missing_runs()), ""]
     return "\n".join(lines) + "\n"
 
 
