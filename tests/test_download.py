@@ -124,7 +124,11 @@ class Recorder:
 
 
 class SlowHandler(SimpleHTTPRequestHandler):
-    """Serves files, sleeping before each data file (not SHA256SUMS.txt) and counting requests in flight."""
+    """Serves files, sleeping before each data file (not SHA256SUMS.txt) and counting requests in flight.
+
+    A request counts as in flight during its delay only: it leaves the count before its response is sent, so a client
+    that asks for the next file once the previous one has arrived is never seen twice at once (leaving after the send
+    raced that client's next request: peak 2 for one job, seen once in CI)."""
 
     recorder: Recorder
 
@@ -140,10 +144,10 @@ class SlowHandler(SimpleHTTPRequestHandler):
             rec.requested.append(name)
         try:
             time.sleep(rec.delays.get(name, rec.delay))
-            super().do_GET()
         finally:
             with rec.lock:
                 rec.active -= 1
+        super().do_GET()
 
     def log_message(self, format: str, *args: object) -> None:
         pass
