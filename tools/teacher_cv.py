@@ -261,7 +261,8 @@ def missing_runs() -> list[str]:
     """The verdict's runs not yet stored on every fold, as "candidate (seeds ...)"; empty once it can be read."""
     out = []
     for name in VERDICT_CANDIDATES:
-        lacking = [s for s in VERDICT_SEEDS if s not in complete_seeds(name)]
+        complete = complete_seeds(name)
+        lacking = [s for s in VERDICT_SEEDS if s not in complete]
         if lacking:
             out.append(f"`{name}` (seed{'s' if len(lacking) > 1 else ''} {', '.join(map(str, lacking))})")
     return out
