@@ -29,6 +29,7 @@ from benchmark.engine import (
 )
 from benchmark.metrics import classification_metrics, count_macs
 from benchmark.nn.arch import ArchSpec, build_model
+from benchmark.nn.ensemble import mean_probability_logits
 from benchmark.protocol import Protocol, TrainRecipe
 from benchmark.teachers import Teacher
 from datasets.base import DataView
@@ -86,6 +87,17 @@ class RunContext:
         """The ``protocol.ensemble_size`` members of the ensemble teacher (offsets 0..M-1 of ``teacher``); like the
         single teacher they are the protocol's, charged to nobody's budget."""
         return [self.teacher(offset) for offset in range(self.protocol.ensemble_size)]
+
+    def kd_teachers(self) -> list[Teacher]:
+        """The teachers the protocol's KD source consists of: the ensemble's members when ``protocol.kd_source`` is
+        "ensemble", else the seed's shared teacher alone."""
+        return self.ensemble() if self.protocol.kd_source == "ensemble" else [self.teacher()]
+
+    def kd_logits(self) -> torch.Tensor:
+        """Soft-label logits of the protocol's KD source on the training split, read from the teacher store's cache:
+        the shared teacher's logits, or for the ensemble the log of its members' mean probabilities (exactly what the
+        ``ensemble`` reference row outputs, so the soft labels are the ensemble the leaderboard shows)."""
+        return mean_probability_logits([t.train_logits for t in self.kd_teachers()])
 
     def build(self, arch: ArchSpec) -> nn.Module:
         in_channels = self.data.input_shape[0]

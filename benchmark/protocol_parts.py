@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-TEACHER_KEYS = ("teacher_arch", "ensemble_size")  # top-level keys; plus the profile's ``teacher_recipe``
+TEACHER_KEYS = ("teacher_arch", "ensemble_size", "kd_source")  # top-level keys; plus the profile's ``teacher_recipe``
 
 
 def teacher_part(protocol: dict[str, Any]) -> dict[str, Any]:
-    """The settings of ``protocol`` that make its teacher: architecture, ensemble size and the teacher recipe."""
+    """The settings of ``protocol`` that make its teacher: architecture, ensemble size, KD source and recipe."""
     profile = protocol.get("profile") if isinstance(protocol.get("profile"), dict) else {}
     return {**{k: protocol.get(k) for k in TEACHER_KEYS}, "teacher_recipe": profile.get("teacher_recipe")}
 

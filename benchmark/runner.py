@@ -118,8 +118,12 @@ def prepare_teacher(job: Job) -> dict[str, Any]:
 
 
 def teacher_info(ctx: RunContext, ensemble: bool) -> dict[str, Any]:
-    """What the record says about the teacher: its info, or ``{"members": [info, ...]}`` for the ensemble."""
-    return {"members": [t.info() for t in ctx.ensemble()]} if ensemble else ctx.teacher().info()
+    """What the record says about the teacher: its info, or ``{"members": [info, ...]}`` when the method uses the
+    ensemble or the protocol's KD source is the ensemble (every teacher-using method of such a protocol then needs,
+    and names, all members)."""
+    if ensemble or ctx.protocol.kd_source == "ensemble":
+        return {"members": [t.info() for t in ctx.ensemble()]}
+    return ctx.teacher().info()
 
 
 def run_one(job: Job) -> RunResult:

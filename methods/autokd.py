@@ -10,7 +10,8 @@ What AutoKD does, and what is implemented here:
 1. The search space is a *family* of students — the hyperparameters of NAGO's hierarchical graph generator
    (top WS(N_t, K_t, P_t), middle ER(N_m, P_m), bottom WS(N_b, K_b, P_b)) — joined with the KD loss's
    hyperparameters, temperature τ and weight α. The loss is the standard Hinton KD loss
-   (1-α)·CE + α·τ²·KL (the paper keeps "the traditional KD loss"), from the shared teacher's cached logits.
+   (1-α)·CE + α·τ²·KL (the paper keeps "the traditional KD loss"), from the protocol's KD source's cached logits
+   (``ctx.kd_logits``: the ensemble teacher on MIT-BIH).
 2. The optimiser is multi-fidelity Bayesian optimisation, BOHB (Falkner et al. 2018), as in NAGO: here Optuna's
    TPE sampler with its Hyperband pruner, the combination Optuna documents as its BOHB equivalent. A trial draws
    one network from the proposed generator, scales its width to the parameter budget and distils it; its
@@ -105,7 +106,7 @@ class AutoKD(Method):
             return ctx.default_student
         if not 0 < cfg.trial_subset <= 1:
             raise ValueError(f"autokd trial_subset must be in (0, 1], got {cfg.trial_subset}")
-        teacher_logits = {"teacher_logits": ctx.teacher().train_logits}
+        teacher_logits = {"teacher_logits": ctx.kd_logits()}
         stem = ctx.default_student.params
         max_epochs = max(1, cfg.max_resource)
         recipe = ctx.search_recipe(max_epochs)

@@ -152,7 +152,7 @@ class MFKDNAS(Method):
             return ctx.default_student
         features = preprocessing.scale(np.array([c.vector() for c in grid]), axis=0)
         rng = np.random.default_rng(ctx.seed)
-        teacher_logits = ctx.teacher().train_logits
+        teacher_logits = ctx.kd_logits()
         n_train = len(ctx.train)
         budget = ctx.search_meter.remaining
 

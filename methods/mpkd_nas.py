@@ -37,7 +37,9 @@ Deviations, each with its reason:
 - Evaluation: patient-wise protocol with selection on validation only (the original uses epoch-wise
   folds and selects and reports on the same set).
 - The teacher stays frozen (the original optimises it by mistake: AdamW over ``dnet.parameters()``); its
-  main logits come from the shared teacher store's cache; heads run on no-grad teacher features.
+  main soft labels are the protocol's KD source from the teacher store's cache (``ctx.kd_logits``: on MIT-BIH the
+  M = 3 ensemble teacher); the phase heads run on no-grad features of the seed's own teacher network (an ensemble
+  has no single feature map to put heads on).
 - Heads: one head per phase with its own weights (the original shares one encoder and classifier across
   its three heads and flattens the sequence; per-head weights and pooling follow HSAKD and fit any length).
 - Student features are NOT detached by default (``detach_student_features=False``): with the original's
@@ -65,11 +67,13 @@ Deviations, each with its reason:
   staged CNN: the largest budget-feasible uniform path (``fixed_path``; at the small ECG budget widths 16/24/32,
   2 heads, MLP ratio 2, depth 2, 31.8k parameters).
 
-At the quick profile on MIT-BIH (30 units; 42k training, 8.8k validation beats; the ECG teacher has 17.8x the
-default student's MACs, a budget-feasible path ~1.9x, the student heads ~0.5x more): the teacher's heads take
-~7.5 units (6.3 of them the live pass), the supernet 60% of the rest (4-5 epochs, ~1,500 sampled paths), and the
-evolution the remaining ~9-10 units at ~0.13 per evaluation: about 70 candidates, i.e. the first population of 50
-and part of the next — one generation completed, not AutoFormer's 20. Measured (seed 0, every 8th beat of train
+Measured with the residual ECG teacher of protocol v2's rounds 1-4 (17.8x the default student's MACs; round 5's
+separable teacher, the current one, has 3.3x, so its heads stage costs about a fifth as much and leaves the supernet
+and the evolution more: to be remeasured at the release). At the quick profile on MIT-BIH (30 units; 42k training,
+8.8k validation beats; a budget-feasible path ~1.9x the student's MACs, the student heads ~0.5x more): the teacher's
+heads take ~7.5 units (6.3 of them the live pass), the supernet 60% of the rest (4-5 epochs, ~1,500 sampled paths),
+and the evolution the remaining ~9-10 units at ~0.13 per evaluation: about 70 candidates, i.e. the first population
+of 50 and part of the next — one generation completed, not AutoFormer's 20. Measured (seed 0, every 8th beat of train
 and val, which keeps every cost ratio): heads 8.6 units, supernet 4 epochs / 10.8 units, 73 candidates evaluated,
 1 generation completed, 29.9 of 30 units spent.
 """
@@ -190,7 +194,7 @@ class MPKDNAS(Method):
         """Cached teacher logits on the train split: main head, and (N, 3, K) phase heads when enabled."""
         if self._targets is None:
             teacher = ctx.teacher()
-            self._targets = {"t_main": teacher.train_logits}
+            self._targets = {"t_main": ctx.kd_logits()}
             if self.config.aux_heads:
                 heads = self._train_teacher_heads(ctx, teacher.model)
                 if heads is not None:

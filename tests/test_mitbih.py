@@ -251,4 +251,6 @@ def test_smoke_profile_runs_every_reference_path_on_a_capped_training_split(data
     result = run_one(job)
     assert result.ok, result.error
     assert result.metrics["n"] == len(bundle.test)
-    assert result.teacher["id"] != ""  # the teacher trained on the capped split, under its own cache key
+    # the ensemble teacher (MIT-BIH's KD source: M = 3 members) trained on the capped split, under its own cache keys
+    members = result.teacher["members"]
+    assert len(members) == 3 and len({m["id"] for m in members}) == 3 and all(m["id"] for m in members)

@@ -124,7 +124,7 @@ def test_protocol_v2_teacher_is_the_adopted_recipe_with_final_weights() -> None:
     from benchmark.protocol import PROFILES, TEACHERS
 
     chosen = teacher.RECIPES[teacher.ADOPTED]
-    assert teacher.ADOPTED == "reg_aug_bal100"  # round 4's verdict
+    assert teacher.ADOPTED == "medium_sep_bal100"  # round 5's verdict (its M = 3 ensemble is the KD source)
     assert PROFILES["quick"].teacher_recipe == replace(chosen.recipe, augment=chosen.augment, weights="final")
     assert TEACHERS["ecg"] == chosen.arch()
     assert teacher.RECIPES["v1"].recipe.epochs == 6 and teacher.RECIPES["v1"].recipe.weight_decay == 1e-4

@@ -45,10 +45,10 @@ class TeacherRecipe:
     recipe: TrainRecipe
     dropout: float = 0.0
     augment: Augment | None = None
-    base: ArchSpec | None = None  # the network; None: the protocol's ECG teacher (TEACHERS["ecg"])
+    base: ArchSpec | None = None  # the network; None: rounds 1-4's residual ECG teacher (TEACHERS["ecg_residual"])
 
     def arch(self) -> ArchSpec:
-        base = self.base or TEACHERS["ecg"]
+        base = self.base or TEACHERS["ecg_residual"]
         return ArchSpec(base.family, {**base.params, "dropout": self.dropout})
 
     def objective(self) -> Objective:
@@ -131,7 +131,7 @@ def held_out_scores(run: dict[str, Any]) -> dict[str, float]:
 
 
 FROZEN = "reg_aug"  # round 1's choice: the recipe the candidates of rounds 2-4 had to beat
-ADOPTED = "reg_aug_bal100"  # protocol v2's teacher recipe (PROFILES): round 4's verdict over FROZEN
+ADOPTED = "medium_sep_bal100"  # protocol v2's teacher (PROFILES, TEACHERS["ecg"]): round 5's verdict (teacher_cv.py)
 CANDIDATES = ("reg_aug_bal75", "reg_aug_bal100", "reg_aug_moddrop", "reg_aug_bal100_moddrop")  # rounds 2-4
 MARGIN = 0.03  # the issue's margin over the students, in macro-F1
 

@@ -17,5 +17,12 @@ class ProbabilityEnsemble(nn.Module):
         self.members = nn.ModuleList(members)
 
     def forward(self, x: Tensor) -> Tensor:
-        probs = torch.stack([member(x).float().softmax(dim=1) for member in self.members])
-        return probs.mean(dim=0).clamp_min(1e-12).log()
+        return mean_probability_logits([member(x) for member in self.members])
+
+
+def mean_probability_logits(logits: list[Tensor]) -> Tensor:
+    """Log of the mean softmax probability of several models' logits (one model: its logits, unchanged)."""
+    if len(logits) == 1:
+        return logits[0]
+    probs = torch.stack([z.float().softmax(dim=1) for z in logits]).mean(dim=0)
+    return probs.clamp_min(1e-12).log()

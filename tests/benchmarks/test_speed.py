@@ -142,7 +142,7 @@ def test_kd_step_with_cached_teacher_logits(benchmark: BenchmarkFixture, report:
     ``teacher_forward_ratio`` for information).
     """
     split = synthetic_split()
-    teacher = freeze(build_model(TEACHERS["ecg"], IN_CHANNELS, N_CLASSES))
+    teacher = freeze(build_model(TEACHERS["ecg_residual"], IN_CHANNELS, N_CLASSES))
     cached = split.with_extras(teacher_logits=Engine("cpu").predict(teacher, split.x))
 
     def kd_cached(model: nn.Module, batch: Batch) -> dict[str, Tensor]:
@@ -402,7 +402,8 @@ def test_default_student_step_before_after(benchmark: BenchmarkFixture, report: 
 
 
 def test_student_vs_teacher_gmacs(benchmark: BenchmarkFixture, report: Report) -> None:
-    """Training throughput per MAC: default mitbih student (now and before the fix) vs the ECG teacher, batch 128.
+    """Training throughput per MAC: default mitbih student (now and before the fix) vs the residual ECG teacher
+    (``TEACHERS["ecg_residual"]``, protocol v2's teacher until round 5), batch 128.
 
     GMAC/s = 3 x forward MACs (``count_macs``) x batch / step time (forward, grad-input and grad-weight passes).
     ``gap`` = student seconds per MAC / teacher seconds per MAC, median of paired rounds (both planar now). Measured
@@ -413,7 +414,7 @@ def test_student_vs_teacher_gmacs(benchmark: BenchmarkFixture, report: Report) -
     activation, not per MAC. Target <= 2x; asserted: smaller than before.
     """
     split = synthetic_split()
-    student_spec, teacher_spec = BUDGET_TIERS["mitbih"]["small"].default_student, TEACHERS["ecg"]
+    student_spec, teacher_spec = BUDGET_TIERS["mitbih"]["small"].default_student, TEACHERS["ecg_residual"]
     macs = {name: count_macs(build_model(spec, IN_CHANNELS, N_CLASSES), (IN_CHANNELS, WINDOW))
             for name, spec in (("student", student_spec), ("teacher", teacher_spec))}
     g = torch.Generator().manual_seed(SEED)
