@@ -1,10 +1,10 @@
 """How long a sweep will take, from the wall times of finished records of the same dataset, budget and profile.
 
 A job's estimate is the median ``provenance.wall_s`` of the OK records of its method (variant included); the
-shared teacher, trained once per (seed, fold) before the jobs that use it, adds the median ``teacher.train_wall_s``
-to the first such job. Records are read from the user's results folder first, then from the records committed
-with the package; no measured record gives ``None`` ("unknown"). Figures are one worker's wall time on the
-machine that wrote the records (its hardware is in each record).
+shared teacher (or the ensemble teacher: its members' sum), trained once per (seed, fold) before the jobs that use
+it, adds the median teacher training time to the first such job. Records are read from the user's results folder
+first, then from the records committed with the package; no measured record gives ``None`` ("unknown"). Figures
+are one worker's wall time on the machine that wrote the records (its hardware is in each record).
 """
 
 from __future__ import annotations
@@ -45,14 +45,26 @@ def measured_costs(dataset: str, budget: str, profile: str, folders: Sequence[Pa
                 walls[path.parent.name].append(float(prov["wall_s"]))
                 costs.n_records += 1
                 costs.hardware.add(str(prov.get("hardware", "?")))
-            t_wall = raw.get("teacher", {}).get("train_wall_s")
-            if isinstance(t_wall, (int, float)) and t_wall > 0:
-                teacher.append(float(t_wall))
+            t_wall = teacher_train_wall_s(raw.get("teacher"))
+            if t_wall is not None:
+                teacher.append(t_wall)
         if walls:
             costs.method_s = {label: statistics.median(v) for label, v in walls.items()}
             costs.teacher_s = statistics.median(teacher) if teacher else None
             return costs
     return MeasuredCosts()
+
+
+def teacher_train_wall_s(teacher: Any) -> float | None:
+    """Seconds a record's teacher took to train: the shared teacher's, or the sum of an ensemble's ``members``;
+    None when the record has no teacher or a member lacks a positive time (entries stored before it was kept)."""
+    if not isinstance(teacher, dict):
+        return None
+    members = teacher.get("members") if isinstance(teacher.get("members"), list) else [teacher]
+    walls = [m.get("train_wall_s") if isinstance(m, dict) else None for m in members]
+    if not walls or not all(isinstance(w, (int, float)) and w > 0 for w in walls):
+        return None
+    return float(sum(walls))
 
 
 def _read(path: Path) -> dict[str, Any] | None:

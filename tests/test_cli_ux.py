@@ -162,3 +162,12 @@ def test_rich_progress_prints_a_variant_label_as_it_is() -> None:
     display.progress.refresh()
     display.stop()
     assert "vanilla_kd[alpha=0.5] seed0 · final" in buffer.getvalue()
+
+
+def test_an_ensemble_teachers_training_time_is_its_members_sum() -> None:
+    from benchmark.estimate import teacher_train_wall_s
+
+    assert teacher_train_wall_s({"id": "a", "train_wall_s": 200.0}) == 200.0
+    assert teacher_train_wall_s({"members": [{"train_wall_s": 200.0}, {"train_wall_s": 250.0}]}) == 450.0
+    assert teacher_train_wall_s({"members": [{"train_wall_s": 200.0}, {"train_wall_s": 0.0}]}) is None  # unknown
+    assert teacher_train_wall_s({}) is None and teacher_train_wall_s(None) is None
