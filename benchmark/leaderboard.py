@@ -209,11 +209,14 @@ def _ensemble_note(table: pd.DataFrame) -> str | None:
     rows = table[table["teacher_members"] > 1]
     if not len(rows):
         return None
-    sizes = sorted({int(m) for m in rows["teacher_members"]})
+    sizes = " / ".join(str(m) for m in sorted({int(m) for m in rows["teacher_members"]}))
+    members = f"M = {sizes} members (the shared teachers of seeds s, s+1000, s+2000, ...; each record names them)"
+    if len(rows) == int((table["teacher_members"] > 0).sum()):  # the protocol's KD source is the ensemble
+        return (f"KD source: the ensemble teacher, {members}. Every row with a teacher distils from it or is part of "
+                "it; `teacher` is one member alone, the shared teacher of the row's seed.")
     labels = ", ".join(f"`{label}`" for label in sorted(rows["method_label"]))
-    return (f"Ensemble teacher: M = {' / '.join(map(str, sizes))} members (the shared teachers of seeds s, s+1000, "
-            f"s+2000, ...; each record names them) for {labels}; the other rows with a teacher use the single shared "
-            f"teacher of their seed.")
+    return (f"Ensemble teacher: {members} for {labels}; the other rows with a teacher use the single shared teacher "
+            "of their seed.")
 
 
 def _fold_runs(folds: Sequence[int]) -> str:

@@ -516,3 +516,12 @@ def test_rows_distilled_from_the_ensemble_teacher_name_its_size() -> None:
     small = render_dataset(records, "toy", HIGHLIGHT).split("budget `small`", 1)[1].split("\n## ", 1)[0]
     assert "Ensemble teacher: M = 3 members" in small and "for `oracle`;" in small
     assert aggregate(records).set_index("method_label").loc["oracle", "teacher_members"].max() == 3
+
+
+def test_an_ensemble_kd_source_is_named_once_for_every_taught_row() -> None:
+    """When every row with a teacher used all M members (MIT-BIH's KD source), the note says so instead of listing."""
+    records = [replace(r, teacher_ids=[] if r.key.method == "student" else [f"t{r.key.seed}", f"t{r.key.seed}a",
+                                                                             f"t{r.key.seed}b"])
+               for r in synthetic_records()]  # the CE student uses no teacher
+    small = render_dataset(records, "toy", HIGHLIGHT).split("budget `small`", 1)[1].split("\n## ", 1)[0]
+    assert "KD source: the ensemble teacher, M = 3 members" in small and "Ensemble teacher:" not in small
