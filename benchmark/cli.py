@@ -289,17 +289,28 @@ def cmd_latency(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from benchmark.aggregate import aggregate
+    from benchmark.headline import HeadlineError, check_readme, write_headline
     from benchmark.leaderboard import write_leaderboards
     from benchmark.results import ResultError, load_results
     from datasets.base import DATASETS
 
     check_writable_dir(Path(args.out), "--out")
+    readme = Path(args.readme) if args.readme else None
+    try:
+        if readme is not None:
+            check_readme(readme)  # before any work: a README without markers loses nothing
+    except HeadlineError as err:
+        raise UsageError(f"--readme {err}") from None
     results = load_results(Path(args.results_dir))
     if not results:
         raise ResultError(f"{args.results_dir}: no result records found (run `python -m benchmark run` first)")
     highlight = {name: tuple(getattr(cls, "highlight_classes", ())) for name, cls in DATASETS.items()}
     source = args.results_dir.rstrip("/") + "/"
-    paths = write_leaderboards(results, Path(args.out), highlight=highlight, source=source)
+    board = aggregate(results)
+    paths = write_leaderboards(results, Path(args.out), highlight=highlight, source=source, board=board)
+    if readme is not None:
+        paths.append(write_headline(readme, board))
     for path in paths:
         out.print(f"wrote {path}")
     return 0
@@ -467,6 +478,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = command("leaderboard", "regenerate leaderboard markdown from the result records")
     p.add_argument("--results-dir", default="results", help="records to read (default results/)")
     p.add_argument("--out", default="leaderboards", help="output folder (default leaderboards/)")
+    p.add_argument("--readme", metavar="PATH", help="also rewrite the headline results between the markers in this "
+                   "file (the project's README.md; benchmark.headline)")
     p.set_defaults(func=cmd_leaderboard)
 
     p = command("export", "write the leaderboard table (benchmark.results.load) as CSV or Parquet")

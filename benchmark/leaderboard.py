@@ -119,7 +119,7 @@ def format_comparison(row: Mapping[str, Any], baseline: str, scale: float, decim
     return text
 
 
-def _escape(text: Any) -> str:
+def escape_cell(text: Any) -> str:
     """A markdown table cell: pipes escaped, one line."""
     return " ".join(str(text).split()).replace("|", "\\|")
 
@@ -141,11 +141,11 @@ def class_columns(highlight: Sequence[str]) -> list[tuple[str, str]]:
     for entry in highlight:
         metric, sep, cls = entry.partition(":")
         pairs = [(metric, cls)] if sep else [("se", entry), ("ppv", entry)]
-        columns += [(f"{m}:{c}", f"{CLASS_METRIC_TITLES[m]} {_escape(c)} (%)") for m, c in pairs]
+        columns += [(f"{m}:{c}", f"{CLASS_METRIC_TITLES[m]} {escape_cell(c)} (%)") for m, c in pairs]
     return columns
 
 
-def _main_format(table: pd.DataFrame) -> tuple[str, str, float, int]:
+def main_format(table: pd.DataFrame) -> tuple[str, str, float, int]:
     """(metric, title, scale, decimals) of the table's main metric."""
     metric = str(table["main_metric"].iloc[0]) if len(table) else "macro_f1"
     title, scale, decimals = METRIC_FORMAT.get(metric, (metric, 1.0, 3))
@@ -173,7 +173,7 @@ def _latency(row: Mapping[str, Any], flag: str) -> str:
 def _method_row(row: Mapping[str, Any], main: str, highlight: Sequence[str], usual_hw: str) -> list[str]:
     """One table row of an aggregate row; references in italics, ranked ``ref``."""
     _, scale, decimals = METRIC_FORMAT.get(main, (main, 1.0, 3))
-    name = f"*{_escape(row['method_label'])}*" if row["reference"] else _escape(row["method_label"])
+    name = f"*{escape_cell(row['method_label'])}*" if row["reference"] else escape_cell(row["method_label"])
     rank = "ref" if row["table"] == REFERENCE else row["rank"] or DASH
     cells = [rank, name, format_mean_std(row["mean"], row["std"], scale, decimals),
              format_interval(row["ci_low"], row["ci_high"], row["ci_kind"], scale, decimals)]
@@ -262,7 +262,7 @@ def _label_line(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.DataFr
     return f"{head} · {n_runs} ok runs{failed}"
 
 
-def _budget_text(table: pd.DataFrame, budget: str) -> str:
+def budget_text(table: pd.DataFrame, budget: str) -> str:
     limits = {round(v) for v in table["param_budget"] if _finite(v)} if len(table) else set()
     return f"budget `{budget}`" + (f" (≤ {limits.pop():,} params)" if len(limits) == 1 else "")
 
@@ -276,9 +276,9 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
                   highlight: Sequence[str]) -> str:
     """Heading, label line, the ranked table (with references), the unranked tables and the failed runs."""
     split = split_title(key["split"], key["n_folds"], key["folds"])
-    parts = [f"## {split} · {_budget_text(table, key['budget'])} · profile `{key['profile']}`",
+    parts = [f"## {split} · {budget_text(table, key['budget'])} · profile `{key['profile']}`",
              _label_line(key, table, failures)]
-    main, _, _, _ = _main_format(table)
+    main, _, _, _ = main_format(table)
     usual = _usual_latency_hw(table)
     header, right = _header(main, highlight)
     sections = [(None, table[table["table"].isin([RANKED, REFERENCE])]), *[
@@ -303,7 +303,7 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
     return "\n\n".join(parts)
 
 
-def _table_keys(board: pd.DataFrame, failures: pd.DataFrame) -> list[dict[str, Any]]:
+def table_keys(board: pd.DataFrame, failures: pd.DataFrame) -> list[dict[str, Any]]:
     """The tables of one dataset in display order: more folds first, then budget (smallest limit first), profile."""
     keys = {tuple(k) for k in board[list(TABLE_COLUMNS)].itertuples(index=False)}
     keys |= {tuple(k) for k in failures[list(TABLE_COLUMNS)].itertuples(index=False)}
@@ -316,7 +316,7 @@ def _table_keys(board: pd.DataFrame, failures: pd.DataFrame) -> list[dict[str, A
                                         k["budget"], k["profile"], k["protocol_version"], k["folds_sha256"]))
 
 
-def _in_table(frame: pd.DataFrame, key: Mapping[str, Any]) -> pd.DataFrame:
+def in_table(frame: pd.DataFrame, key: Mapping[str, Any]) -> pd.DataFrame:
     mask = pd.Series(True, index=frame.index)
     for column in TABLE_COLUMNS:
         mask &= frame[column].map(lambda v, want=key[column]: v == want)
@@ -336,9 +336,9 @@ def render_dataset(results: Iterable[RunResult], dataset: str, highlight_classes
     parts = [f"# {dataset} leaderboard", f"> {generated_note(source)}", LEGEND, *board.attrs.get("notes", [])]
     if (board["n_folds"] > 0).any() or (failures["n_folds"] > 0).any():
         parts.append(CV_NOTE)
-    keys = _table_keys(board, failures)
+    keys = table_keys(board, failures)
     for key in keys:
-        parts.append(_render_table(key, _in_table(board, key), _in_table(failures, key), highlight_classes))
+        parts.append(_render_table(key, in_table(board, key), in_table(failures, key), highlight_classes))
     if not keys:
         parts.append("No results.")
     return "\n\n".join(parts) + "\n"
@@ -349,7 +349,7 @@ def render_dataset(results: Iterable[RunResult], dataset: str, highlight_classes
 
 
 def _dataset_link(dataset: str) -> str:
-    return f"[{_escape(dataset)}]({dataset}.md)"
+    return f"[{escape_cell(dataset)}]({dataset}.md)"
 
 
 def _index_counts(records: Sequence[RunResult], datasets: Sequence[str]) -> list[list[str]]:
@@ -365,17 +365,17 @@ def _index_counts(records: Sequence[RunResult], datasets: Sequence[str]) -> list
 def _best_rows(board: pd.DataFrame) -> list[list[str]]:
     """One index row per table: its rank-1 methods (several when tied), their mean ± std, CI and seeds."""
     rows = []
-    for key in _table_keys(board, board.iloc[0:0]):
-        table = _in_table(board, key)
-        _, title, scale, decimals = _main_format(table)
+    for key in table_keys(board, board.iloc[0:0]):
+        table = in_table(board, key)
+        _, title, scale, decimals = main_format(table)
         best = table[table["rank"].isin(["1", "=1"])].sort_values(["mean", "method_label"],
                                                                   ascending=[False, True])
-        split = _escape(split_title(key["split"], key["n_folds"], key["folds"]))
+        split = escape_cell(split_title(key["split"], key["n_folds"], key["folds"]))
         cells = [_dataset_link(key["dataset"]), f"`{key['budget']}`", f"`{key['profile']}`", split]
         if not len(best):
             rows.append([*cells, f"{DASH} (no method with ≥ {MIN_SEEDS} seeds)", title, DASH, DASH, DASH])
             continue
-        names = ", ".join(_escape(m) for m in best["method_label"]) + (" (tied)" if len(best) > 1 else "")
+        names = ", ".join(escape_cell(m) for m in best["method_label"]) + (" (tied)" if len(best) > 1 else "")
         top = best.iloc[0]
         rows.append([*cells, names, title, format_mean_std(top["mean"], top["std"], scale, decimals),
                      format_interval(top["ci_low"], top["ci_high"], top["ci_kind"], scale, decimals),
@@ -410,11 +410,12 @@ def render_index(results: Iterable[RunResult], source: str = "results/", board: 
 
 def write_leaderboards(results: Iterable[RunResult], out_dir: Path,
                        highlight: Mapping[str, Sequence[str]] | None = None, source: str = "results/",
-                       plots: bool = True) -> list[Path]:
+                       plots: bool = True, board: pd.DataFrame | None = None) -> list[Path]:
     """Write ``<dataset>.md`` per dataset (+ its plots, ``benchmark.plots``, when ``plots`` and matplotlib imports)
-    and ``README.md``. ``highlight`` maps a dataset to its per-class columns (``class_columns``). Returns the paths."""
+    and ``README.md``. ``highlight`` maps a dataset to its per-class columns (``class_columns``); ``board`` is the
+    records' ``aggregate`` when the caller has it already. Returns the paths."""
     records = list(results)
-    board = aggregate(records)
+    board = aggregate(records) if board is None else board
     highlight = highlight or {}
     out_dir = Path(out_dir)
     written: list[Path] = []

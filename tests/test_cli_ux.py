@@ -171,3 +171,24 @@ def test_an_ensemble_teachers_training_time_is_its_members_sum() -> None:
     assert teacher_train_wall_s({"members": [{"train_wall_s": 200.0}, {"train_wall_s": 250.0}]}) == 450.0
     assert teacher_train_wall_s({"members": [{"train_wall_s": 200.0}, {"train_wall_s": 0.0}]}) is None  # unknown
     assert teacher_train_wall_s({}) is None and teacher_train_wall_s(None) is None
+
+
+def test_leaderboard_readme_writes_the_headline_block(capsys: pytest.CaptureFixture[str], one_record: Path,
+                                                      tmp_path: Path) -> None:
+    from benchmark.headline import END, START
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{START}\n{END}\n", encoding="utf-8")
+    code, _ = run_cli(capsys, "leaderboard", "--results-dir", str(one_record), "--out", str(tmp_path / "lb"),
+                      "--readme", str(readme))
+    assert code == 0 and "| ref | *student* |" in readme.read_text(encoding="utf-8")
+
+
+def test_leaderboard_readme_without_markers_fails_first_and_writes_nothing(capsys: pytest.CaptureFixture[str],
+                                                                           one_record: Path, tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers\n", encoding="utf-8")
+    code, output = run_cli(capsys, "leaderboard", "--results-dir", str(one_record), "--out", str(tmp_path / "lb"),
+                           "--readme", str(readme))
+    assert code == 2 and f"--readme {readme}: no headline block" in output
+    assert readme.read_text(encoding="utf-8") == "no markers\n" and not (tmp_path / "lb").exists()
