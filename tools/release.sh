@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Leaderboard release (issue 12): every registered method and ablation on MIT-BIH, run from ONE commit.
+#
+#   tools/release.sh COMMIT [DATA_ROOT]
+#
+# Checks COMMIT out in a separate worktree (../kdnas-release-<short hash>) and runs from there, writing records into
+# this checkout's results/, so every record's provenance names COMMIT whatever is committed here meanwhile (records,
+# docs). Seed by seed: budget `small` seeds 0-4, then `tiny` seeds 0-2, profile `quick`, two 1-thread workers.
+# Resumable: a record already made at COMMIT is kept; the reference rows (teacher, ensemble, student, vanilla_kd)
+# made at another commit are rerun (--no-resume), every other stale record is rerun by the run's own resume rule.
+# Afterwards, on an idle machine: `python -m benchmark latency results/mitbih` and
+# `python -m benchmark leaderboard --readme README.md`.
+set -euo pipefail
+commit=$(git rev-parse --verify "${1:?usage: tools/release.sh COMMIT [DATA_ROOT]}^{commit}")
+here=$(git rev-parse --show-toplevel)
+data_root=$(cd "${2:-$here/../shared/data}" && pwd)
+tree="$here/../kdnas-release-${commit:0:7}"
+[ -d "$tree" ] || git -C "$here" worktree add --detach "$tree" "$commit"
+[ "$(git -C "$tree" rev-parse HEAD)" = "$commit" ] || { echo "$tree is not at $commit" >&2; exit 2; }
+cd "$tree"
+export OMP_NUM_THREADS=1
+common=(--dataset mitbih --profile quick --workers 2 --no-latency-step --data-root "$data_root"
+        --results-dir "$here/results")
+
+stale_references() {  # budget seed -> comma list of reference rows whose record was made at another commit
+  python - "$here/results" "$1" "$2" "$commit" <<'PY'
+import json, pathlib, sys
+results, budget, seed, commit = sys.argv[1:]
+stale = []
+for method in ("teacher", "ensemble", "student", "vanilla_kd"):
+    path = pathlib.Path(results, "mitbih", "inter-patient", budget, "quick", method, f"seed{seed}.json")
+    if path.exists() and json.loads(path.read_text()).get("provenance", {}).get("git_commit") != commit:
+        stale.append(method)
+print(",".join(stale))
+PY
+}
+
+one_seed() {  # budget seed
+  local refs
+  refs=$(stale_references "$1" "$2")
+  if [ -n "$refs" ]; then
+    python -m benchmark run --methods "$refs" --budget "$1" --seeds "$2" --no-resume "${common[@]}"
+  fi
+  python -m benchmark run --methods all --ablations --budget "$1" --seeds "$2" "${common[@]}"
+}
+
+for seed in 0 1 2 3 4; do one_seed small "$seed"; done
+for seed in 0 1 2; do one_seed tiny "$seed"; done
