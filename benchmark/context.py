@@ -6,6 +6,7 @@ The test split is not here: the runner keeps it and evaluates the returned model
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -51,6 +52,7 @@ class RunContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("benchmark.method"))
     notes: dict[str, Any] = field(default_factory=dict)  # free-form method diagnostics kept in the record
     search_trace: list[dict[str, Any]] = field(default_factory=list)  # see ``record_candidate``
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)  # derived data computed once (``val_rows``)
 
     @cached_property
     def train(self) -> TensorSplit:
@@ -103,14 +105,36 @@ class RunContext:
         in_channels = self.data.input_shape[0]
         return build_model(arch, in_channels, self.data.n_classes).to(self.engine.device)
 
-    def val_metrics(self, model: nn.Module, forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
-                    ) -> dict[str, Any]:
-        logits = self.engine.predict(model, self.val.x, forward)
-        return metrics_from_logits(self.data.val.y, logits.numpy(), self.data.classes, self.data.scored_classes)
+    def val_metrics(self, model: nn.Module, forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
+                    rows: np.ndarray | None = None) -> dict[str, Any]:
+        """Metrics on the validation split, or on its ``rows`` (``val_rows``) only."""
+        x, y = self.val.x, self.data.val.y
+        if rows is not None:
+            x, y = x[torch.as_tensor(rows, device=x.device)], y[rows]
+        logits = self.engine.predict(model, x, forward)
+        return metrics_from_logits(y, logits.numpy(), self.data.classes, self.data.scored_classes)
 
-    def val_score(self, model: nn.Module) -> float:
-        """Validation macro-F1 over the scored classes: the only thing methods select on."""
-        return float(self.val_metrics(model)["macro_f1"])
+    def val_score(self, model: nn.Module, rows: np.ndarray | None = None) -> float:
+        """Validation macro-F1 over the scored classes: the only thing methods select on (``rows``: on that part of
+        the validation split only, a cheaper fidelity for a search's many evaluations)."""
+        return float(self.val_metrics(model, rows=rows)["macro_f1"])
+
+    def val_rows(self, fraction: float) -> np.ndarray | None:
+        """A fixed, class-stratified share of the validation split for a search's evaluations: every class keeps
+        ``fraction`` of its samples (rounded up, so none disappears), drawn from the run's seed, sorted; None for the
+        whole split (``fraction`` >= 1). The same rows on every call, so candidates are compared on the same data."""
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"a validation share must be in (0, 1], got {fraction}")
+        if fraction >= 1.0:
+            return None
+        key = f"val_rows:{fraction}"
+        if key not in self._cache:
+            rng = np.random.default_rng(self.seed)
+            y = np.asarray(self.data.val.y)
+            picked = [rng.permutation(np.flatnonzero(y == c))[:math.ceil(fraction * np.sum(y == c))]
+                      for c in np.unique(y)]
+            self._cache[key] = np.sort(np.concatenate(picked))
+        return self._cache[key]
 
     def macs(self, model: nn.Module) -> int:
         """Forward MACs of ``model`` for one input sample (its active path, for a supernet)."""
@@ -122,14 +146,16 @@ class RunContext:
         meter = self.search_meter if phase == "search" else self.train_meter
         return meter.charge(n_samples, macs_per_sample, passes=FORWARD_PASSES)
 
-    def val_pass_cost(self, model: nn.Module) -> float:
-        """Search-budget units one forward pass of ``model`` over the validation split costs."""
-        return self.search_meter.units_of(FORWARD_PASSES * self.macs(model) * len(self.val))
+    def val_pass_cost(self, model: nn.Module, rows: np.ndarray | None = None) -> float:
+        """Search-budget units one forward pass of ``model`` over the validation split (or its ``rows``) costs."""
+        n = len(self.val) if rows is None else len(rows)
+        return self.search_meter.units_of(FORWARD_PASSES * self.macs(model) * n)
 
-    def search_val_score(self, model: nn.Module) -> float:
-        """``val_score`` during a search: its forward pass over the validation split is charged to the budget."""
-        self.charge_forward(len(self.val), self.macs(model))
-        return self.val_score(model)
+    def search_val_score(self, model: nn.Module, rows: np.ndarray | None = None) -> float:
+        """``val_score`` during a search: its forward pass over the validation split (or its ``rows``, see
+        ``val_rows``) is charged to the budget."""
+        self.charge_forward(len(self.val) if rows is None else len(rows), self.macs(model))
+        return self.val_score(model, rows)
 
     def record_candidate(self, candidate: dict[str, Any], fidelity: str, score: float, cost: float) -> None:
         """Append one evaluated candidate to the search trace stored in the record: what was evaluated (an arch or
