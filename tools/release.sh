@@ -6,8 +6,8 @@
 # Checks COMMIT out in a separate worktree (../kdnas-release-<short hash>) and runs from there, writing records into
 # this checkout's results/, so every record's provenance names COMMIT whatever is committed here meanwhile (records,
 # docs). Seed by seed: budget `small` seeds 0-4, then `tiny` seeds 0-2, profile `quick`, two 1-thread workers.
-# Resumable: a record already made at COMMIT is kept; the reference rows (teacher, ensemble, student, vanilla_kd)
-# made at another commit are rerun (--no-resume), every other stale record is rerun by the run's own resume rule.
+# Resumable: a record already made at COMMIT is kept; every method with a record of another commit is rerun with its
+# ablation variants (--no-resume), even where its settings did not change, so that every record names COMMIT.
 # Afterwards, on an idle machine: `python -m benchmark latency results/mitbih` and
 # `python -m benchmark leaderboard --readme README.md`.
 set -euo pipefail
@@ -22,24 +22,23 @@ export OMP_NUM_THREADS=1
 common=(--dataset mitbih --profile quick --workers 2 --no-latency-step --data-root "$data_root"
         --results-dir "$here/results")
 
-stale_references() {  # budget seed -> comma list of reference rows whose record was made at another commit
+other_commits() {  # budget seed -> comma list of the methods with a record (or a variant's) of another commit
   python - "$here/results" "$1" "$2" "$commit" <<'PY'
 import json, pathlib, sys
 results, budget, seed, commit = sys.argv[1:]
-stale = []
-for method in ("teacher", "ensemble", "student", "vanilla_kd"):
-    path = pathlib.Path(results, "mitbih", "inter-patient", budget, "quick", method, f"seed{seed}.json")
-    if path.exists() and json.loads(path.read_text()).get("provenance", {}).get("git_commit") != commit:
-        stale.append(method)
-print(",".join(stale))
+methods = set()
+for path in pathlib.Path(results, "mitbih", "inter-patient", budget, "quick").glob(f"*/seed{seed}.json"):
+    if json.loads(path.read_text()).get("provenance", {}).get("git_commit") != commit:
+        methods.add(path.parent.name.split("[")[0])
+print(",".join(sorted(methods)))
 PY
 }
 
 one_seed() {  # budget seed
-  local refs
-  refs=$(stale_references "$1" "$2")
-  if [ -n "$refs" ]; then
-    python -m benchmark run --methods "$refs" --budget "$1" --seeds "$2" --no-resume "${common[@]}"
+  local older
+  older=$(other_commits "$1" "$2")
+  if [ -n "$older" ]; then  # rerun them with their variants, whether or not their settings changed
+    python -m benchmark run --methods "$older" --ablations --budget "$1" --seeds "$2" --no-resume "${common[@]}"
   fi
   python -m benchmark run --methods all --ablations --budget "$1" --seeds "$2" "${common[@]}"
 }
