@@ -14,7 +14,7 @@ import pandas as pd
 from benchmark.aggregate import RANKED, REFERENCE
 from benchmark.atomic import atomic_write_text
 from benchmark.leaderboard import (
-    DASH,
+    best_first,
     budget_text,
     escape_cell,
     format_comparison,
@@ -24,6 +24,7 @@ from benchmark.leaderboard import (
     in_table,
     main_format,
     markdown_table,
+    rank_and_name,
     split_title,
     table_keys,
 )
@@ -38,9 +39,7 @@ class HeadlineError(ValueError):
 
 
 def _row(row: Mapping[str, Any], scale: float, decimals: int) -> list[str]:
-    name = f"*{escape_cell(row['method_label'])}*" if row["reference"] else escape_cell(row["method_label"])
-    rank = "ref" if row["table"] == REFERENCE else row["rank"] or DASH
-    return [rank, name, format_mean_std(row["mean"], row["std"], scale, decimals),
+    return [*rank_and_name(row), format_mean_std(row["mean"], row["std"], scale, decimals),
             format_interval(row["ci_low"], row["ci_high"], row["ci_kind"], scale, decimals),
             format_comparison(row, "student", scale, decimals), format_count(row["params"], row["params_std"]),
             str(row["n_seeds"])]
@@ -62,8 +61,7 @@ def render_headline(board: pd.DataFrame) -> str:
             parts.append(f"**{escape_cell(dataset)}** · {split} · {budget_text(table, key['budget'])} · profile "
                          f"`{key['profile']}` · protocol v{key['protocol_version']} · seeds "
                          f"{', '.join(map(str, seeds))} ([full table](leaderboards/{dataset}.md))")
-            rows = rows.sort_values(["mean", "method_label"], ascending=[False, True], kind="stable",
-                                    na_position="last")
+            rows = best_first(rows)
             header = [h.format(metric=title) for h in HEADER]
             right = [True, False, True, True, True, True, True]
             parts.append(markdown_table(header, [_row(r, scale, decimals) for r in rows.to_dict("records")], right))

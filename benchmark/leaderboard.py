@@ -170,12 +170,21 @@ def _latency(row: Mapping[str, Any], flag: str) -> str:
     return text + flag if text != DASH else text
 
 
+def best_first(rows: pd.DataFrame) -> pd.DataFrame:
+    """Aggregate rows in display order: highest mean first, ties by method label, rows without a mean last."""
+    return rows.sort_values(["mean", "method_label"], ascending=[False, True], kind="stable", na_position="last")
+
+
+def rank_and_name(row: Mapping[str, Any]) -> list[str]:
+    """The rank cell (``ref`` for a reference row) and the method cell (references in italics) of a table row."""
+    name = f"*{escape_cell(row['method_label'])}*" if row["reference"] else escape_cell(row["method_label"])
+    return ["ref" if row["table"] == REFERENCE else row["rank"] or DASH, name]
+
+
 def _method_row(row: Mapping[str, Any], main: str, highlight: Sequence[str], usual_hw: str) -> list[str]:
     """One table row of an aggregate row; references in italics, ranked ``ref``."""
     _, scale, decimals = METRIC_FORMAT.get(main, (main, 1.0, 3))
-    name = f"*{escape_cell(row['method_label'])}*" if row["reference"] else escape_cell(row["method_label"])
-    rank = "ref" if row["table"] == REFERENCE else row["rank"] or DASH
-    cells = [rank, name, format_mean_std(row["mean"], row["std"], scale, decimals),
+    cells = [*rank_and_name(row), format_mean_std(row["mean"], row["std"], scale, decimals),
              format_interval(row["ci_low"], row["ci_high"], row["ci_kind"], scale, decimals)]
     for metric, (_, m_scale, m_decimals) in METRIC_FORMAT.items():
         if metric != main:
@@ -288,8 +297,7 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
     for title, rows in sections:
         if not len(rows):
             continue
-        rows = rows.sort_values(["mean", "method_label"], ascending=[False, True], kind="stable",
-                                na_position="last")
+        rows = best_first(rows)
         if title:
             parts.append(f"### {title}")
         body = [_method_row(r, main, highlight, usual) for r in rows.to_dict("records")]
@@ -368,8 +376,7 @@ def _best_rows(board: pd.DataFrame) -> list[list[str]]:
     for key in table_keys(board, board.iloc[0:0]):
         table = in_table(board, key)
         _, title, scale, decimals = main_format(table)
-        best = table[table["rank"].isin(["1", "=1"])].sort_values(["mean", "method_label"],
-                                                                  ascending=[False, True])
+        best = best_first(table[table["rank"].isin(["1", "=1"])])
         split = escape_cell(split_title(key["split"], key["n_folds"], key["folds"]))
         cells = [_dataset_link(key["dataset"]), f"`{key['budget']}`", f"`{key['profile']}`", split]
         if not len(best):
