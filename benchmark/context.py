@@ -146,15 +146,18 @@ class RunContext:
         meter = self.search_meter if phase == "search" else self.train_meter
         return meter.charge(n_samples, macs_per_sample, passes=FORWARD_PASSES)
 
+    def val_size(self, rows: np.ndarray | None = None) -> int:
+        """Samples one validation pass scores: the whole split, or its ``rows`` (``val_rows``)."""
+        return len(self.val) if rows is None else len(rows)
+
     def val_pass_cost(self, model: nn.Module, rows: np.ndarray | None = None) -> float:
         """Search-budget units one forward pass of ``model`` over the validation split (or its ``rows``) costs."""
-        n = len(self.val) if rows is None else len(rows)
-        return self.search_meter.units_of(FORWARD_PASSES * self.macs(model) * n)
+        return self.search_meter.units_of(FORWARD_PASSES * self.macs(model) * self.val_size(rows))
 
     def search_val_score(self, model: nn.Module, rows: np.ndarray | None = None) -> float:
         """``val_score`` during a search: its forward pass over the validation split (or its ``rows``, see
         ``val_rows``) is charged to the budget."""
-        self.charge_forward(len(self.val) if rows is None else len(rows), self.macs(model))
+        self.charge_forward(self.val_size(rows), self.macs(model))
         return self.val_score(model, rows)
 
     def record_candidate(self, candidate: dict[str, Any], fidelity: str, score: float, cost: float) -> None:

@@ -388,7 +388,7 @@ class MPKDNAS(Method):
         cfg = self.config
         scores: dict[tuple[StageChoice, ...], float] = {}
         rows = ctx.val_rows(cfg.val_subset)
-        n_val = len(ctx.val) if rows is None else len(rows)
+        n_val = ctx.val_size(rows)
         fidelity = f"inherited supernet weights, scored on {cfg.val_subset:.0%} of val"
 
         def fitness(choice: tuple[StageChoice, ...]) -> float:
