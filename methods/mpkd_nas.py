@@ -316,6 +316,10 @@ class MPKDNAS(Method):
         def fits(choice: tuple[StageChoice, ...]) -> bool:
             return standalone_params(space, choice, in_channels, n_classes) <= ctx.max_params
 
+        smallest = standalone_params(space, space.smallest(), in_channels, n_classes)
+        if smallest > ctx.max_params:  # fail before any training, not with a budget violation after it
+            raise ValueError(f"mpkd_nas: the smallest transformer sub-network has {smallest:,} parameters, over the "
+                             f"budget of {ctx.max_params:,}; use a larger budget tier")
         if not cfg.search:
             choice = fixed_path(space, in_channels, n_classes, ctx.max_params)
             ctx.notes["search"] = {"fixed_path": [asdict(s) for s in choice]}

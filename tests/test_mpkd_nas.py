@@ -1,6 +1,7 @@
 import json
 import math
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -238,4 +239,12 @@ def test_without_search_it_trains_the_fixed_transformer_path(context_factory) ->
     arch = method.search(ctx)
     space = SearchSpace.for_budget(ctx.max_params, input_length=ctx.data.input_shape[-1])
     assert arch == to_arch(space, fixed_path(space, *ctx.data.input_shape[:1], ctx.data.n_classes, ctx.max_params))
+    assert ctx.search_meter.units == 0 and not ctx.search_trace
+
+
+def test_a_budget_below_the_smallest_sub_network_fails_before_any_training(context_factory) -> None:  # type: ignore[no-untyped-def]
+    ctx = context_factory(search_budget=20.0)
+    ctx.protocol = replace(ctx.protocol, budget=replace(ctx.protocol.budget, max_params=2_000))  # the toy tiny tier
+    with pytest.raises(ValueError, match=r"smallest transformer sub-network has [\d,]+ parameters, over the budget"):
+        MPKDNAS().search(ctx)
     assert ctx.search_meter.units == 0 and not ctx.search_trace
