@@ -23,12 +23,15 @@ common=(--dataset mitbih --profile quick --workers 2 --no-latency-step --data-ro
         --results-dir "$here/results")
 
 other_commits() {  # budget seed -> comma list of the methods with a record (or a variant's) of another commit
+  # Only labels COMMIT still runs count: a leftover of a removed variant must not restart its whole method.
   python - "$here/results" "$1" "$2" "$commit" <<'PY'
 import json, pathlib, sys
+from benchmark.catalog import method_catalog, variant_name
 results, budget, seed, commit = sys.argv[1:]
+labels = {m.name for m in method_catalog()} | {f"{m.name}[{variant_name(a)}]" for m in method_catalog() for a in m.ablations}
 methods = set()
 for path in pathlib.Path(results, "mitbih", "inter-patient", budget, "quick").glob(f"*/seed{seed}.json"):
-    if json.loads(path.read_text()).get("provenance", {}).get("git_commit") != commit:
+    if path.parent.name in labels and json.loads(path.read_text()).get("provenance", {}).get("git_commit") != commit:
         methods.add(path.parent.name.split("[")[0])
 print(",".join(sorted(methods)))
 PY
