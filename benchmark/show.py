@@ -38,11 +38,15 @@ def expand_paths(patterns: Sequence[str]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def show(patterns: Sequence[str]) -> Iterator[RenderableType]:
-    """What ``show`` prints for these paths."""
+def show(patterns: Sequence[str], by_patient: str | None = None) -> Iterator[RenderableType]:
+    """What ``show`` prints for these paths (with ``by_patient``, a class name: the per-patient table of that class)."""
     paths = expand_paths(patterns)
     results = [(path, read_result(path)) for path in paths]
-    if len(results) == 1:
+    if by_patient is not None:
+        from benchmark.per_patient import by_patient_table
+
+        yield by_patient_table(results, by_patient)
+    elif len(results) == 1:
         path, result = results[0]
         yield result_table(result, str(path))
         if result.metrics.get("confusion"):
