@@ -41,7 +41,8 @@ RANKED, REFERENCE, FEW_SEEDS, ABLATION = "ranked", "reference", "few_seeds", "ab
 AGGREGATE_COLUMNS: tuple[str, ...] = (  # the fixed columns of ``aggregate``; per-class columns follow them
     *GROUP_COLUMNS, "cv_scheme", "method", "variant", "reference", "ablation", "table", "rank", "n_seeds", "seeds",
     "main_metric", "mean", "std", "ci_low", "ci_high", "ci_kind",
-    *[c for s in SPREAD_COLUMNS for c in (s, f"{s}_std")], *MEAN_COLUMNS, "hardware", "latency_hw", "teacher_ids",
+    *[c for s in SPREAD_COLUMNS for c in (s, f"{s}_std")], *MEAN_COLUMNS, "hardware", "latency_hw", "commits",
+    "teacher_ids",
     "teacher_members", "classes", "n_failed",
     *[f"vs_{b}_{part}" for b in BASELINES for part in ("diff", "low", "high", "p", "test", "n")],
 )  # fmt: skip
@@ -80,6 +81,11 @@ def latency_hardware(record: RunResult) -> str:
     detail = record.provenance.get("hardware_detail")
     cpu = detail.get("cpu") if isinstance(detail, Mapping) else None
     return str(record.latency.get("hardware") or cpu or hardware_label(record.provenance))
+
+
+def short_commit(provenance: Mapping[str, Any]) -> str:
+    """The record's code version as a 7-character git hash ("" when not recorded)."""
+    return str(provenance.get("git_commit") or "")[:7]
 
 
 def sorted_records(results: Iterable[RunResult]) -> list[RunResult]:
@@ -164,6 +170,7 @@ def _run_row(first: RunResult, records: Sequence[RunResult], metrics: Mapping[st
         else math.nan,
         "hardware": _joined(hardware_label(r.provenance) for r in records),
         "latency_hw": _joined(latency_hardware(r) for r in records),
+        "commit": _joined(short_commit(r.provenance) for r in records),
         "teacher_ids": tuple(sorted({t for r in records for t in r.teacher_ids})),
         "classes": tuple(classes), "scored_classes": tuple(scored), "confusion_by_group": groups,
         "confusion": metrics.get("confusion"),
@@ -211,9 +218,9 @@ def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
 
     Columns: the table columns (``TABLE_COLUMNS``; ``n_folds`` 0 and ``folds`` () for a fixed split), method,
     variant, method_label, reference, seed, main_metric, main (its value), macro_f1, accuracy, kappa, params, costs,
-    hardware, latency_hw, teacher_ids, classes, scored_classes, confusion_by_group ({patient: matrix}, None when
-    not recorded), confusion (the run's test confusion matrix, rows true) and per-class ``f1:``/``se:``/``ppv:``
-    fractions. ``frame.attrs["notes"]``: records left out.
+    hardware, latency_hw, commit (7-character git hash), teacher_ids, classes, scored_classes, confusion_by_group
+    ({patient: matrix}, None when not recorded), confusion (the run's test confusion matrix, rows true) and per-class
+    ``f1:``/``se:``/``ppv:`` fractions. ``frame.attrs["notes"]``: records left out.
     """
     records, notes = _ok_current(results)
     rows = _runs(records)
@@ -225,7 +232,7 @@ def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
 def _run_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     base = [*TABLE_COLUMNS, "cv_scheme", "method", "variant", "method_label", "reference", "seed", "main_metric",
             "main", *SCORE_COLUMNS, "params", *[f for f in COST_FIELDS if f != "deployed_params"], "latency_iqr_ms",
-            "hardware", "latency_hw", "teacher_ids", "classes", "scored_classes", "confusion_by_group",
+            "hardware", "latency_hw", "commit", "teacher_ids", "classes", "scored_classes", "confusion_by_group",
             "confusion"]  # fmt: skip
     per_class = dict.fromkeys(c for row in rows for c in row if c.split(":")[0] in ("f1", "se", "ppv"))
     return [*base, *per_class]
@@ -364,6 +371,7 @@ def _row(key: tuple[Any, ...], runs: pd.DataFrame, n_failed: int) -> dict[str, A
         row[column] = _mean_std(runs[column])[0]
     row.update(hardware=_joined(", ".join(runs["hardware"]).split(", ")),
                latency_hw=Counter(runs["latency_hw"]).most_common(1)[0][0],
+               commits=dict(sorted(Counter(c for c in runs["commit"] if c).items())),
                teacher_ids=tuple(sorted({t for ids in runs["teacher_ids"] for t in ids})),
                teacher_members=max((len(ids) for ids in runs["teacher_ids"]), default=0), classes=first["classes"],
                n_failed=n_failed)
@@ -404,10 +412,11 @@ def aggregate(results: Iterable[RunResult]) -> pd.DataFrame:
     ``reference`` | ``few_seeds`` (< ``MIN_SEEDS`` seeds) | ``ablation``), rank (ranked rows only: ``1``, ``=1``
     for rows whose CI overlaps, see ``stats.tied_ranks``), n_seeds, seeds, main_metric, mean, std (over seeds),
     ci_low, ci_high, ci_kind (``patients``: patient bootstrap; ``seeds``: t-interval; ``none``), macro_f1/accuracy/
-    kappa/params/macs with ``_std``, param_budget, latency_ms, latency_iqr_ms, costs, hardware, latency_hw,
-    teacher_ids, teacher_members (teachers one record distilled from: M for the ensemble teacher, 1 for the shared
-    teacher, 0 without one), n_failed, per-class ``f1:``/``se:``/``ppv:`` means with ``_std``, and ``vs_vanilla_kd_*`` /
-    ``vs_student_*`` paired comparisons (``stats.compare_patients`` / ``compare_seeds``).
+    kappa/params/macs with ``_std``, param_budget, latency_ms, latency_iqr_ms, costs, hardware, latency_hw, commits
+    ({git hash: runs}: the code versions of the row's runs), teacher_ids, teacher_members (teachers one
+    record distilled from: M for the ensemble teacher, 1 for the shared teacher, 0 without one), n_failed,
+    per-class ``f1:``/``se:``/``ppv:`` means with ``_std``, and ``vs_vanilla_kd_*`` / ``vs_student_*`` paired
+    comparisons (``stats.compare_patients`` / ``compare_seeds``).
     ``frame.attrs["notes"]``: records left out as other data/protocol versions.
     """
     records = list(results)

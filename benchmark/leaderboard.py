@@ -7,6 +7,7 @@ label parsing happen here. Pure: the same records in any order give byte-identic
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -254,8 +255,20 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def _code_versions(table: pd.DataFrame) -> str:
+    """`` · code: 131e5e5 (80 runs)``: the git commits the table's runs were made at, most runs first ("" if none
+    recorded), so a reader sees whether a table comes from one version of the code."""
+    runs: Counter[str] = Counter()
+    for commits in table.get("commits", ()):
+        runs.update(commits)
+    if not runs:
+        return ""
+    ordered = sorted(runs.items(), key=lambda item: (-item[1], item[0]))
+    return " · code: " + ", ".join(f"`{commit}` ({_plural(count, 'run')})" for commit, count in ordered)
+
+
 def _label_line(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.DataFrame) -> str:
-    """Profile, protocol, hardware, seeds, run counts and, for CV, the folds file."""
+    """Profile, protocol, hardware, seeds, run counts, for CV the folds file, and the code versions."""
     hardware = ", ".join(sorted({h for text in table["hardware"] for h in text.split(", ") if h})) or DASH
     seeds = ", ".join(str(s) for s in sorted({s for seeds in table["seeds"] for s in seeds})) or DASH
     head = (f"Profile `{key['profile']}` · protocol v{key['protocol_version']} · hardware: {hardware} · "
@@ -266,9 +279,9 @@ def _label_line(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.DataFr
         scheme = (table["cv_scheme"].iloc[0] if "cv_scheme" in table and len(table) else "") \
             or f"{key['n_folds']}-fold CV"
         return (f"{head} · {_plural(n_runs, 'pooled run')}{failed} · {scheme}, folds file `{key['folds_file']}` "
-                f"(sha256 `{str(key['folds_sha256'])[:8]}`)")
+                f"(sha256 `{str(key['folds_sha256'])[:8]}`){_code_versions(table)}")
     failed = f", {len(failures)} failed" if len(failures) else ""
-    return f"{head} · {n_runs} ok runs{failed}"
+    return f"{head} · {n_runs} ok runs{failed}{_code_versions(table)}"
 
 
 def budget_text(table: pd.DataFrame, budget: str) -> str:

@@ -525,3 +525,14 @@ def test_an_ensemble_kd_source_is_named_once_for_every_taught_row() -> None:
                for r in synthetic_records()]  # the CE student uses no teacher
     small = render_dataset(records, "toy", HIGHLIGHT).split("budget `small`", 1)[1].split("\n## ", 1)[0]
     assert "KD source: the ensemble teacher, M = 3 members" in small and "Ensemble teacher:" not in small
+
+
+def test_label_line_names_the_code_versions_most_runs_first() -> None:
+    records = [_record("alpha", "small", seed, (0.8, 0.9, 0.7, 0.8, 0.8), 900) for seed in range(3)]
+    records[0].provenance["git_commit"] = "0123456789abcdef"  # one run at another commit, cut to 7 characters
+    markdown = render_dataset(records, "toy")
+    assert "· 3 ok runs · code: `abc123` (2 runs), `0123456` (1 run)\n" in markdown
+    assert aggregate(records)["commits"].tolist() == [{"0123456": 1, "abc123": 2}]
+    for record in records:
+        record.provenance.pop("git_commit")
+    assert "code:" not in render_dataset(records, "toy")  # none recorded: nothing claimed
