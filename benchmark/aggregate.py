@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark import stats
+from benchmark.estimate import teacher_train_wall_s
 from benchmark.metrics import metrics_from_confusion
 from benchmark.record_versions import current_records
 from benchmark.results import RunResult
@@ -35,7 +36,7 @@ COST_FIELDS: tuple[str, ...] = ("deployed_params", "param_budget", "macs", "late
 SCORE_COLUMNS: tuple[str, ...] = ("macro_f1", "accuracy", "kappa")
 SPREAD_COLUMNS: tuple[str, ...] = (*SCORE_COLUMNS, "params", "macs")  # shown as mean ± std
 MEAN_COLUMNS: tuple[str, ...] = ("param_budget", "latency_ms", "latency_iqr_ms", "search_cost", "train_cost",
-                                 "search_wall_s", "train_wall_s")  # fmt: skip
+                                 "search_wall_s", "train_wall_s", "wall_s", "teacher_wall_s")  # fmt: skip
 PER_CLASS_FIELDS: tuple[tuple[str, str], ...] = (("f1", "f1"), ("se", "sensitivity"), ("ppv", "ppv"))
 RANKED, REFERENCE, FEW_SEEDS, ABLATION = "ranked", "reference", "few_seeds", "ablation"
 AGGREGATE_COLUMNS: tuple[str, ...] = (  # the fixed columns of ``aggregate``; per-class columns follow them
@@ -146,6 +147,13 @@ def _per_class(metrics: Mapping[str, Any]) -> dict[str, float]:
             for short, field in PER_CLASS_FIELDS}  # fmt: skip
 
 
+def _teacher_wall_s(records: Sequence[RunResult]) -> float:
+    """Seconds the run's teacher(s) took to train (an ensemble's members summed, a CV run's folds summed); NaN
+    without a teacher or when a record lacks the time."""
+    walls = [teacher_train_wall_s(r.teacher) for r in records]
+    return float(sum(walls)) if all(w is not None for w in walls) else math.nan  # type: ignore[arg-type]
+
+
 def _run_row(first: RunResult, records: Sequence[RunResult], metrics: Mapping[str, Any],
              groups: Mapping[str, Any] | None, folds: tuple[int, ...]) -> dict[str, Any]:
     """One runs-frame row: ``records`` are the run's folds (one record for a fixed split)."""
@@ -168,6 +176,9 @@ def _run_row(first: RunResult, records: Sequence[RunResult], metrics: Mapping[st
         "params": mean_of("deployed_params"), **{f: mean_of(f) for f in COST_FIELDS if f != "deployed_params"},
         "latency_iqr_ms": float(np.mean(iqr)) if (iqr := finite(r.latency.get("iqr_ms") for r in records)).size
         else math.nan,
+        "wall_s": float(walls.sum()) if (walls := finite(r.provenance.get("wall_s") for r in records)).size
+        == len(records) else math.nan,
+        "teacher_wall_s": _teacher_wall_s(records),
         "hardware": _joined(hardware_label(r.provenance) for r in records),
         "latency_hw": _joined(latency_hardware(r) for r in records),
         "commit": _joined(short_commit(r.provenance) for r in records),
@@ -232,6 +243,7 @@ def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
 def _run_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     base = [*TABLE_COLUMNS, "cv_scheme", "method", "variant", "method_label", "reference", "seed", "main_metric",
             "main", *SCORE_COLUMNS, "params", *[f for f in COST_FIELDS if f != "deployed_params"], "latency_iqr_ms",
+            "wall_s", "teacher_wall_s",
             "hardware", "latency_hw", "commit", "teacher_ids", "classes", "scored_classes", "confusion_by_group",
             "confusion"]  # fmt: skip
     per_class = dict.fromkeys(c for row in rows for c in row if c.split(":")[0] in ("f1", "se", "ppv"))

@@ -229,6 +229,23 @@ def _ensemble_note(table: pd.DataFrame) -> str | None:
             "of their seed.")
 
 
+def _wall_note(table: pd.DataFrame) -> str | None:
+    """What one seed of the table costs in wall time: every row's mean job time (``provenance.wall_s``), their sum,
+    and the teachers' training, done once per seed (and fold) before the jobs and shared by them."""
+    rows = table[table["wall_s"].map(_finite)].sort_values(["wall_s", "method_label"], ascending=[False, True])
+    if not len(rows):
+        return None
+    each = ", ".join(f"{escape_cell(label)} {wall / 60:.1f}" for label, wall in zip(rows["method_label"],
+                                                                                    rows["wall_s"], strict=True))
+    missing = f" ({_plural(len(table) - len(rows), 'row')} without a recorded time left out)" \
+        if len(rows) < len(table) else ""
+    teachers = [w for w in table["teacher_wall_s"] if _finite(w)]
+    taught = (f"; plus the teachers' training, once per seed before the jobs and shared by every row with a "
+              f"teacher: {max(teachers) / 60:.1f} min") if teachers else ""
+    return (f"Wall time per seed, one worker of the hardware above (mean over seeds, minutes): {each}; "
+            f"{_plural(len(rows), 'row')} in all {rows['wall_s'].sum() / 60:.0f} min{missing}{taught}.")
+
+
 def _fold_runs(folds: Sequence[int]) -> str:
     """Sorted fold numbers with runs of three or more compressed: ``0–4, 7, 9, 10``."""
     parts: list[str] = []
@@ -315,7 +332,7 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
             parts.append(f"### {title}")
         body = [_method_row(r, main, highlight, usual) for r in rows.to_dict("records")]
         parts.append(markdown_table(header, body, right))
-    for note in (_latency_note(table, usual), _ensemble_note(table)) if len(table) else ():
+    for note in (_latency_note(table, usual), _ensemble_note(table), _wall_note(table)) if len(table) else ():
         if note:
             parts.append(note)
     if len(failures):

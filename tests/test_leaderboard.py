@@ -536,3 +536,22 @@ def test_label_line_names_the_code_versions_most_runs_first() -> None:
     for record in records:
         record.provenance.pop("git_commit")
     assert "code:" not in render_dataset(records, "toy")  # none recorded: nothing claimed
+
+
+def test_wall_note_gives_each_rows_time_per_seed_and_the_shared_teachers() -> None:
+    records = [_record("alpha", "small", seed, (0.8, 0.9, 0.7, 0.8, 0.8), 900) for seed in range(2)]
+    records += [_record("student", "small", 0, (0.7, 0.85, 0.6, 0.7, 0.7), 1000)]
+    for record, wall in zip(records, (600.0, 720.0, 90.0), strict=True):
+        record.provenance["wall_s"] = wall
+    for record in records[:2]:  # alpha distils from a 3-member ensemble trained in 100 + 110 + 120 s
+        record.teacher = {"members": [{"train_wall_s": 100.0}, {"train_wall_s": 110.0}, {"train_wall_s": 120.0}]}
+    note = [line for line in render_dataset(records, "toy").splitlines() if line.startswith("Wall time per seed")]
+    assert note == ["Wall time per seed, one worker of the hardware above (mean over seeds, minutes): alpha 11.0, "
+                    "student 1.5; 2 rows in all 12 min; plus the teachers' training, once per seed before the jobs "
+                    "and shared by every row with a teacher: 5.5 min."]
+    records[2].provenance.pop("wall_s")
+    records[0].teacher["members"][0].pop("train_wall_s")  # a member without a time: that seed's teachers unknown
+    note = [line for line in render_dataset(records, "toy").splitlines() if line.startswith("Wall time per seed")]
+    assert note == ["Wall time per seed, one worker of the hardware above (mean over seeds, minutes): alpha 11.0; "
+                    "1 row in all 11 min (1 row without a recorded time left out); plus the teachers' training, "
+                    "once per seed before the jobs and shared by every row with a teacher: 5.5 min."]
