@@ -16,6 +16,7 @@ from benchmark.atomic import atomic_write_text
 from benchmark.leaderboard import (
     best_first,
     budget_text,
+    code_versions,
     escape_cell,
     format_comparison,
     format_count,
@@ -60,7 +61,7 @@ def render_headline(board: pd.DataFrame) -> str:
             split = escape_cell(split_title(key["split"], key["n_folds"], key["folds"]))
             parts.append(f"**{escape_cell(dataset)}** · {split} · {budget_text(table, key['budget'])} · profile "
                          f"`{key['profile']}` · protocol v{key['protocol_version']} · seeds "
-                         f"{', '.join(map(str, seeds))} ([full table](leaderboards/{dataset}.md))")
+                         f"{', '.join(map(str, seeds))}{code_versions(rows)} ([full table](leaderboards/{dataset}.md))")
             rows = best_first(rows)
             header = [h.format(metric=title) for h in HEADER]
             right = [True, False, True, True, True, True, True]

@@ -272,7 +272,7 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _code_versions(table: pd.DataFrame) -> str:
+def code_versions(table: pd.DataFrame) -> str:
     """`` · code: 131e5e5 (80 runs)``: the git commits the table's runs were made at, most runs first ("" if none
     recorded), so a reader sees whether a table comes from one version of the code."""
     runs: Counter[str] = Counter()
@@ -296,9 +296,9 @@ def _label_line(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.DataFr
         scheme = (table["cv_scheme"].iloc[0] if "cv_scheme" in table and len(table) else "") \
             or f"{key['n_folds']}-fold CV"
         return (f"{head} · {_plural(n_runs, 'pooled run')}{failed} · {scheme}, folds file `{key['folds_file']}` "
-                f"(sha256 `{str(key['folds_sha256'])[:8]}`){_code_versions(table)}")
+                f"(sha256 `{str(key['folds_sha256'])[:8]}`){code_versions(table)}")
     failed = f", {len(failures)} failed" if len(failures) else ""
-    return f"{head} · {n_runs} ok runs{failed}{_code_versions(table)}"
+    return f"{head} · {n_runs} ok runs{failed}{code_versions(table)}"
 
 
 def budget_text(table: pd.DataFrame, budget: str) -> str:

@@ -26,6 +26,7 @@ def test_the_headline_lists_ranked_methods_and_references_best_first() -> None:
     assert [line.split(" | ")[1] for line in lines] == ["alpha", "beta", "*student*"]  # by mean, best first
     assert "alpha[x=1]" not in text  # ablations stay in the full tables
     assert "[full table](leaderboards/toy.md)" in text and "seeds 0, 1, 2" in small
+    assert "seeds 0, 1, 2 · code: `abc123` (7 runs) ([full table]" in small  # its rows' runs: 3 + 3 + 1
     assert "Δ vs student (points)" in text
 
 
