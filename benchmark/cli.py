@@ -343,6 +343,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_search(args: argparse.Namespace) -> int:
+    from benchmark.audit_index import write_index
     from benchmark.paths import resolve_cache_dir, resolve_data_root
     from benchmark.results import ResultError, read_result
     from benchmark.search_audit import AuditPlan, audit_dir, audit_record, auditable
@@ -367,6 +368,8 @@ def cmd_audit_search(args: argparse.Namespace) -> int:
         out.print(f"{report['record_label']}: {summary['retrained']} retrained, Kendall tau (val) "
                   f"{_fmt(summary['kendall_tau_val'])}, chosen percentile (val) "
                   f"{_fmt(summary['chosen_percentile_val'], 1)} -> {folder / 'audit.md'}", highlight=False)
+        index = write_index(Path(args.out))  # after each audit, so an interrupted batch still has its index
+    out.print(f"index of every audit under {args.out}: {index}", highlight=False)
     return 0
 
 

@@ -51,6 +51,9 @@ def test_audit_retrains_top_k_random_k_and_the_chosen_one_then_resumes(
     assert report["summary"]["chosen_percentile_val"] == pytest.approx(
         stats.percentileofscore(others, chosen[VAL], kind="mean"))
     assert "ground truth" in (folder / "audit.md").read_text()
+    index = (tmp_path / "audits" / "README.md").read_text()  # every audit under --out in one table
+    assert "| synthetic/fixed/small/smoke | mpkd_nas | seed0 |" in index and "(mpkd_nas/seed0/audit.md)" not in index
+    assert "(synthetic/fixed/small/smoke/mpkd_nas/seed0/audit.md)" in index and "## Per method" in index
 
     def no_retraining(*args: object) -> None:
         raise AssertionError("a finished candidate was retrained")
