@@ -52,9 +52,10 @@ Deviations, each with its reason:
   profile's retraining epochs, so a block's supernet trains no longer than a final student: smoke 1, quick 10),
   instead of the official 20-40 ImageNet epochs. The teacher's cache and the potentials' cost (fewer scored samples
   if it would pass ``potential_share`` of the budget) come first, the rest is shared equally by the blocks. Measured
-  with the residual teacher of rounds 1-4 (seed 0's record, which stores them; to be remeasured with round 5's
-  separable teacher at the release): cache 6.3 units and 674 MB of float16 for its 32,602 training beats,
-  potentials 2.6 units, and on MIT-BIH quick (30 units) 10, 9, 5 and 6 epochs of the four blocks. Each
+  on MIT-BIH quick (30 units; each record stores them under ``provenance.notes.search``), release seed 0 at
+  131e5e5 with round 5's separable teacher: cache 1.2 units and 745 MB of float16 for its 32,602 training beats
+  (and 2,048 validation beats), potentials 2.7 units, and 10, 10, 7 and 5 epochs of the four blocks, 23.3 units in
+  all; with the residual teacher of rounds 1-4: cache 6.3 units (674 MB), potentials 2.6, epochs 10, 9, 5 and 6. Each
   block keeps its last epoch's weights (the official scores the final supernet), trained with the engine's AdamW +
   one-cycle schedule.
 - Potentials use recalibrated running BN statistics in eval mode (the official forwards in train-mode BN, i.e.
