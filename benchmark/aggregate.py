@@ -172,6 +172,8 @@ def _run_row(first: RunResult, records: Sequence[RunResult], metrics: Mapping[st
         "method": key.method, "variant": key.variant, "method_label": key.method_label,
         "reference": any(r.reference for r in records), "seed": key.seed, "main_metric": first.main_metric,
         "main": float_or_nan(metrics.get(first.main_metric)),
+        "val_main": float(val.mean()) if (val := finite(r.val_metrics.get(first.main_metric) for r in records)).size
+        == len(records) else math.nan,
         **{name: float_or_nan(metrics.get(name)) for name in SCORE_COLUMNS},
         "params": mean_of("deployed_params"), **{f: mean_of(f) for f in COST_FIELDS if f != "deployed_params"},
         "latency_iqr_ms": float(np.mean(iqr)) if (iqr := finite(r.latency.get("iqr_ms") for r in records)).size
@@ -228,7 +230,8 @@ def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
     """One row per OK run of the current data/protocol versions (``record_versions``); CV folds pooled per run.
 
     Columns: the table columns (``TABLE_COLUMNS``; ``n_folds`` 0 and ``folds`` () for a fixed split), method,
-    variant, method_label, reference, seed, main_metric, main (its value), macro_f1, accuracy, kappa, params, costs,
+    variant, method_label, reference, seed, main_metric, main (its value), val_main (the main metric on the
+    validation split of the weights the run kept; a CV run's folds averaged), macro_f1, accuracy, kappa, params, costs,
     hardware, latency_hw, commit (7-character git hash), teacher_ids, classes, scored_classes, confusion_by_group
     ({patient: matrix}, None when not recorded), confusion (the run's test confusion matrix, rows true) and per-class
     ``f1:``/``se:``/``ppv:`` fractions. ``frame.attrs["notes"]``: records left out.
@@ -242,8 +245,8 @@ def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
 
 def _run_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     base = [*TABLE_COLUMNS, "cv_scheme", "method", "variant", "method_label", "reference", "seed", "main_metric",
-            "main", *SCORE_COLUMNS, "params", *[f for f in COST_FIELDS if f != "deployed_params"], "latency_iqr_ms",
-            "wall_s", "teacher_wall_s",
+            "main", "val_main", *SCORE_COLUMNS, "params", *[f for f in COST_FIELDS if f != "deployed_params"],
+            "latency_iqr_ms", "wall_s", "teacher_wall_s",
             "hardware", "latency_hw", "commit", "teacher_ids", "classes", "scored_classes", "confusion_by_group",
             "confusion"]  # fmt: skip
     per_class = dict.fromkeys(c for row in rows for c in row if c.split(":")[0] in ("f1", "se", "ppv"))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from scipy import stats as scipy_stats
 
 from benchmark import stats
 from benchmark.aggregate import (
@@ -229,6 +230,26 @@ def _ensemble_note(table: pd.DataFrame) -> str | None:
             "of their seed.")
 
 
+MIN_SELECTION_RUNS = 5  # fewer runs: no rank correlation is worth printing
+
+
+def _selection_note(runs: pd.DataFrame, metric: str) -> str | None:
+    """How well the validation split predicts the test over the table's runs (every row and seed): Kendall τ-b and
+    Spearman ρ between each run's validation and test main metric (scipy.stats), the check behind every checkpoint,
+    early choice and search score a method makes on validation."""
+    pairs = runs[runs["val_main"].map(_finite) & runs["main"].map(_finite)]
+    if len(pairs) < MIN_SELECTION_RUNS:
+        return None
+    tau = scipy_stats.kendalltau(pairs["val_main"], pairs["main"])
+    rho = scipy_stats.spearmanr(pairs["val_main"], pairs["main"])
+    if not (math.isfinite(tau.statistic) and math.isfinite(rho.statistic)):
+        return None
+    return (f"Selection signal: over the table's {len(pairs)} runs (every row and seed), validation `{metric}` "
+            f"against test `{metric}`: Kendall τ-b {tau.statistic:+.2f} (p = {tau.pvalue:.2g}), Spearman ρ "
+            f"{rho.statistic:+.2f}. Every checkpoint, early choice and search score is made on validation; a τ near 0 "
+            "means it barely predicts the test.")
+
+
 def _wall_note(table: pd.DataFrame) -> str | None:
     """What one seed of the table costs in wall time: every row's mean job time (``provenance.wall_s``), their sum,
     and the teachers' training, done once per seed (and fold) before the jobs and shared by them."""
@@ -312,7 +333,7 @@ def _failure_line(failure: Any) -> str:
 
 
 def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.DataFrame,
-                  highlight: Sequence[str]) -> str:
+                  highlight: Sequence[str], runs: pd.DataFrame) -> str:
     """Heading, label line, the ranked table (with references), the unranked tables and the failed runs."""
     split = split_title(key["split"], key["n_folds"], key["folds"])
     parts = [f"## {split} · {budget_text(table, key['budget'])} · profile `{key['profile']}`",
@@ -332,7 +353,9 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
             parts.append(f"### {title}")
         body = [_method_row(r, main, highlight, usual) for r in rows.to_dict("records")]
         parts.append(markdown_table(header, body, right))
-    for note in (_latency_note(table, usual), _ensemble_note(table), _wall_note(table)) if len(table) else ():
+    notes = (_latency_note(table, usual), _ensemble_note(table), _selection_note(runs, main),
+             _wall_note(table)) if len(table) else ()
+    for note in notes:
         if note:
             parts.append(note)
     if len(failures):
@@ -371,12 +394,14 @@ def render_dataset(results: Iterable[RunResult], dataset: str, highlight_classes
     board = aggregate(records) if board is None else board
     board = board[board["dataset"] == dataset]
     failures = failures_frame(records)
+    runs = runs_frame(records)
     parts = [f"# {dataset} leaderboard", f"> {generated_note(source)}", LEGEND, *board.attrs.get("notes", [])]
     if (board["n_folds"] > 0).any() or (failures["n_folds"] > 0).any():
         parts.append(CV_NOTE)
     keys = table_keys(board, failures)
     for key in keys:
-        parts.append(_render_table(key, in_table(board, key), in_table(failures, key), highlight_classes))
+        parts.append(_render_table(key, in_table(board, key), in_table(failures, key), highlight_classes,
+                                   in_table(runs, key)))
     if not keys:
         parts.append("No results.")
     return "\n\n".join(parts) + "\n"

@@ -555,3 +555,21 @@ def test_wall_note_gives_each_rows_time_per_seed_and_the_shared_teachers() -> No
     assert note == ["Wall time per seed, one worker of the hardware above (mean over seeds, minutes): alpha 11.0; "
                     "1 row in all 11 min (1 row without a recorded time left out); plus the teachers' training, "
                     "once per seed before the jobs and shared by every row with a teacher: 5.5 min."]
+
+
+def test_selection_note_correlates_validation_with_test_over_the_tables_runs() -> None:
+    records = [_record("alpha", "small", seed, (0.70 + seed / 100, 0.9, 0.7, 0.8, 0.8), 900) for seed in range(6)]
+    for record, val in zip(records, (0.50, 0.52, 0.51, 0.55, 0.53, 0.56), strict=True):
+        record.val_metrics = {"macro_f1": val}
+    note = [line for line in render_dataset(records, "toy").splitlines() if line.startswith("Selection signal")]
+    tau = stats.kendalltau([0.50, 0.52, 0.51, 0.55, 0.53, 0.56], range(6))
+    rho = stats.spearmanr([0.50, 0.52, 0.51, 0.55, 0.53, 0.56], range(6))
+    assert note == [f"Selection signal: over the table's 6 runs (every row and seed), validation `macro_f1` against "
+                    f"test `macro_f1`: Kendall τ-b {tau.statistic:+.2f} (p = {tau.pvalue:.2g}), Spearman ρ "
+                    f"{rho.statistic:+.2f}. Every checkpoint, early choice and search score is made on validation; "
+                    "a τ near 0 means it barely predicts the test."]
+    assert f"{tau.statistic:+.2f}" == "+0.73"
+    records[0].val_metrics = {}  # five runs with a validation score are still enough; four are not
+    assert "Selection signal: over the table's 5 runs" in render_dataset(records, "toy")
+    records[1].val_metrics = {}
+    assert "Selection signal" not in render_dataset(records, "toy")
