@@ -11,6 +11,7 @@ rank. Everything is grouped on typed record fields; nothing parses a label. Pure
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,7 +37,8 @@ COST_FIELDS: tuple[str, ...] = ("deployed_params", "param_budget", "macs", "late
 SCORE_COLUMNS: tuple[str, ...] = ("macro_f1", "accuracy", "kappa")
 SPREAD_COLUMNS: tuple[str, ...] = (*SCORE_COLUMNS, "params", "macs")  # shown as mean ± std
 MEAN_COLUMNS: tuple[str, ...] = ("param_budget", "latency_ms", "latency_iqr_ms", "search_cost", "train_cost",
-                                 "search_wall_s", "train_wall_s", "wall_s", "teacher_wall_s")  # fmt: skip
+                                 "search_wall_s", "train_wall_s", "wall_s", "teacher_wall_s", "search_candidates",
+                                 "search_evaluations")  # fmt: skip
 PER_CLASS_FIELDS: tuple[tuple[str, str], ...] = (("f1", "f1"), ("se", "sensitivity"), ("ppv", "ppv"))
 RANKED, REFERENCE, FEW_SEEDS, ABLATION = "ranked", "reference", "few_seeds", "ablation"
 AGGREGATE_COLUMNS: tuple[str, ...] = (  # the fixed columns of ``aggregate``; per-class columns follow them
@@ -147,6 +149,11 @@ def _per_class(metrics: Mapping[str, Any]) -> dict[str, float]:
             for short, field in PER_CLASS_FIELDS}  # fmt: skip
 
 
+def distinct_candidates(record: RunResult) -> int:
+    """How many distinct candidates the record's search evaluated (its ``search_trace``, by candidate)."""
+    return len({json.dumps(entry.get("candidate"), sort_keys=True, default=str) for entry in record.search_trace})
+
+
 def _teacher_wall_s(records: Sequence[RunResult]) -> float:
     """Seconds the run's teacher(s) took to train (an ensemble's members summed, a CV run's folds summed); NaN
     without a teacher or when a record lacks the time."""
@@ -181,6 +188,8 @@ def _run_row(first: RunResult, records: Sequence[RunResult], metrics: Mapping[st
         "wall_s": float(walls.sum()) if (walls := finite(r.provenance.get("wall_s") for r in records)).size
         == len(records) else math.nan,
         "teacher_wall_s": _teacher_wall_s(records),
+        "search_candidates": float(np.mean([distinct_candidates(r) for r in records])),
+        "search_evaluations": float(np.mean([len(r.search_trace) for r in records])),
         "hardware": _joined(hardware_label(r.provenance) for r in records),
         "latency_hw": _joined(latency_hardware(r) for r in records),
         "commit": _joined(short_commit(r.provenance) for r in records),
@@ -246,7 +255,7 @@ def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
 def _run_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     base = [*TABLE_COLUMNS, "cv_scheme", "method", "variant", "method_label", "reference", "seed", "main_metric",
             "main", "val_main", *SCORE_COLUMNS, "params", *[f for f in COST_FIELDS if f != "deployed_params"],
-            "latency_iqr_ms", "wall_s", "teacher_wall_s",
+            "latency_iqr_ms", "wall_s", "teacher_wall_s", "search_candidates", "search_evaluations",
             "hardware", "latency_hw", "commit", "teacher_ids", "classes", "scored_classes", "confusion_by_group",
             "confusion"]  # fmt: skip
     per_class = dict.fromkeys(c for row in rows for c in row if c.split(":")[0] in ("f1", "se", "ppv"))

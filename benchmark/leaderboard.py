@@ -250,6 +250,19 @@ def _selection_note(runs: pd.DataFrame, metric: str) -> str | None:
             "means it barely predicts the test.")
 
 
+def _search_note(table: pd.DataFrame) -> str | None:
+    """How much each searching row searched: distinct candidates and evaluations in its records' search traces (mean
+    over seeds), so a reader sees the size of every search beside its score."""
+    rows = table[table["search_evaluations"].map(lambda v: _finite(v) and v > 0)]
+    if not len(rows):
+        return None
+    rows = rows.sort_values(["search_candidates", "method_label"], ascending=[False, True])
+    each = ", ".join(f"{escape_cell(label)} {candidates:.0f} / {evaluations:.0f}" for label, candidates, evaluations
+                     in zip(rows["method_label"], rows["search_candidates"], rows["search_evaluations"], strict=True))
+    return (f"Search size per seed (distinct candidates / evaluations in the record's search trace, mean over seeds; "
+            f"fidelities and scores in each record, `python -m benchmark audit-search` checks the ranking): {each}.")
+
+
 def _wall_note(table: pd.DataFrame) -> str | None:
     """What one seed of the table costs in wall time: every row's mean job time (``provenance.wall_s``), their sum,
     and the teachers' training, done once per seed (and fold) before the jobs and shared by them."""
@@ -353,7 +366,7 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
             parts.append(f"### {title}")
         body = [_method_row(r, main, highlight, usual) for r in rows.to_dict("records")]
         parts.append(markdown_table(header, body, right))
-    notes = (_latency_note(table, usual), _ensemble_note(table), _selection_note(runs, main),
+    notes = (_latency_note(table, usual), _ensemble_note(table), _selection_note(runs, main), _search_note(table),
              _wall_note(table)) if len(table) else ()
     for note in notes:
         if note:

@@ -573,3 +573,14 @@ def test_selection_note_correlates_validation_with_test_over_the_tables_runs() -
     assert "Selection signal: over the table's 5 runs" in render_dataset(records, "toy")
     records[1].val_metrics = {}
     assert "Selection signal" not in render_dataset(records, "toy")
+
+
+def test_search_note_counts_distinct_candidates_and_evaluations_per_seed() -> None:
+    records = [_record("alpha", "small", seed, (0.8, 0.9, 0.7, 0.8, 0.8), 900) for seed in range(2)]
+    records.append(_record("beta", "small", 0, (0.7, 0.9, 0.7, 0.8, 0.8), 900))
+    records[0].search_trace = [{"candidate": {"w": w}, "score": 0.5, "fidelity": f, "cost": 1.0}
+                               for w, f in [(1, "low"), (2, "low"), (1, "high")]]  # candidate 1 scored twice
+    records[1].search_trace = [{"candidate": {"w": w}, "score": 0.5, "fidelity": "low", "cost": 1.0} for w in range(6)]
+    note = [line for line in render_dataset(records, "toy").splitlines() if line.startswith("Search size")]
+    assert len(note) == 1 and note[0].endswith(": alpha 4 / 4.") and "beta" not in note[0]  # (2 + 6) / 2, (3 + 6) / 2
+    assert aggregate(records).set_index("method_label").loc["alpha", "search_evaluations"] == 4.5
