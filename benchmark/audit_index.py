@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.atomic import atomic_write_text
+from benchmark.audit_report import format_number
+from benchmark.results import JobKey
 
 INDEX = "README.md"
 
@@ -31,14 +33,14 @@ def read_audits(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
     return found
 
 
-def _num(value: Any, digits: int) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
-
-
-def _cell(label: str) -> str:
-    """``dataset/split/budget/profile/method/seedN`` -> (table, method, seed)."""
-    parts = label.split("/")
-    return "/".join(parts[:4]), parts[4] if len(parts) > 4 else label, parts[5] if len(parts) > 5 else ""
+def _cells(report: dict[str, Any], path: Path) -> tuple[str, str, str]:
+    """(table, method label, seed) from the audit's typed job ``key``; an audit written before the key was kept
+    shows its record label as the method."""
+    try:
+        key = JobKey(**report["key"])
+    except (KeyError, TypeError):
+        return "?", str(report.get("record_label", path.parent)), "?"
+    return f"{key.dataset}/{key.split}/{key.budget}/{key.profile}", key.method_label, f"seed{key.seed}"
 
 
 def render_index(folder: Path) -> str:
@@ -59,17 +61,16 @@ def render_index(folder: Path) -> str:
     by_method: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for path, report in audits:
         summary = report["summary"]
-        table, method, seed = _cell(str(report.get("record_label", path.parent)))
+        table, method, seed = _cells(report, path)
         by_method[(table, method)].append(summary)
         link = path.with_name("audit.md").relative_to(folder).as_posix()
         pool = report.get("pool_size")
         searched = f"{pool:,}" if isinstance(pool, int) else "?"
-        lines.append(
-            f"| {table} | {method} | {seed} | {searched} | {summary.get('retrained', '?')} "
-            f"| {_num(summary.get('kendall_tau_val'), 3)} ({_num(summary.get('kendall_p_val'), 3)}) "
-            f"| {_num(summary.get('kendall_tau_test'), 3)} ({_num(summary.get('kendall_p_test'), 3)}) "
-            f"| {_num(summary.get('chosen_percentile_val'), 0)} / {_num(summary.get('chosen_percentile_test'), 0)} "
-            f"| [audit.md]({link}) |")
+        tau = {side: f"{format_number(summary.get(f'kendall_tau_{side}'), 3)} "
+                     f"({format_number(summary.get(f'kendall_p_{side}'), 3)})" for side in ("val", "test")}
+        chosen = " / ".join(format_number(summary.get(f"chosen_percentile_{side}"), 0) for side in ("val", "test"))
+        lines.append(f"| {table} | {method} | {seed} | {searched} | {summary.get('retrained', '?')} | {tau['val']} "
+                     f"| {tau['test']} | {chosen} | [audit.md]({link}) |")
     lines += ["", "## Per method", "",
               "Mean over the method's audited records (n); with few records a mean τ is a description, not a claim.",
               "", "| table | method | n | mean τ vs val | mean τ vs test | mean chosen percentile val / test |",
@@ -79,9 +80,9 @@ def render_index(folder: Path) -> str:
             values = [s[field] for s in items if isinstance(s.get(field), (int, float))]
             return sum(values) / len(values) if values else math.nan
 
-        lines.append(f"| {table} | {method} | {len(summaries)} | {_num(mean('kendall_tau_val'), 3)} "
-                     f"| {_num(mean('kendall_tau_test'), 3)} | {_num(mean('chosen_percentile_val'), 0)} / "
-                     f"{_num(mean('chosen_percentile_test'), 0)} |")
+        chosen = " / ".join(format_number(mean(f"chosen_percentile_{side}"), 0) for side in ("val", "test"))
+        lines.append(f"| {table} | {method} | {len(summaries)} | {format_number(mean('kendall_tau_val'), 3)} "
+                     f"| {format_number(mean('kendall_tau_test'), 3)} | {chosen} |")
     return "\n".join(lines) + "\n"
 
 

@@ -48,8 +48,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _num(value: float | None, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+def format_number(value: float | None, digits: int = 4) -> str:
+    """``value`` with ``digits`` decimals; "n/a" for None or a non-finite number (an undefined τ or mean)."""
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
 
 
 def markdown(header: dict[str, Any], rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
@@ -67,11 +68,11 @@ def markdown(header: dict[str, Any], rows: list[dict[str, Any]], summary: dict[s
         "",
         "| | validation (selection signal) | test (ground truth, post hoc) |",
         "| --- | ---: | ---: |",
-        f"| Kendall τ (search score vs retrained) | {_num(summary['kendall_tau_val'], 3)} "
-        f"(p {_num(summary['kendall_p_val'], 3)}) | {_num(summary['kendall_tau_test'], 3)} "
-        f"(p {_num(summary['kendall_p_test'], 3)}) |",
-        f"| chosen architecture's percentile | {_num(summary['chosen_percentile_val'], 1)} "
-        f"| {_num(summary['chosen_percentile_test'], 1)} |",
+        f"| Kendall τ (search score vs retrained) | {format_number(summary['kendall_tau_val'], 3)} "
+        f"(p {format_number(summary['kendall_p_val'], 3)}) | {format_number(summary['kendall_tau_test'], 3)} "
+        f"(p {format_number(summary['kendall_p_test'], 3)}) |",
+        f"| chosen architecture's percentile | {format_number(summary['chosen_percentile_val'], 1)} "
+        f"| {format_number(summary['chosen_percentile_test'], 1)} |",
         "",
         "τ is n/a when fewer than two candidates were retrained or either score is constant; the percentile is n/a "
         "when the chosen architecture is not among the trace's candidates.",

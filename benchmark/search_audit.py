@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,8 @@ def audit_record(path: Path, plan: AuditPlan, say: Callable[[str], None] = log.i
         row = retrained(folder / "candidates", base, item, method, ctx, bundle)
         rows.append({**row, "roles": item.roles, "search_score": item.entry.score, "fidelity": item.entry.fidelity})
     summary = summarise(rows)
-    header = {"record": str(path), "record_label": record.key.label(), "k": plan.k, "audit_seed": plan.seed,
+    header = {"record": str(path), "record_label": record.key.label(), "key": asdict(record.key), "k": plan.k,
+              "audit_seed": plan.seed,
               "seed": record.key.seed, "pool_size": len(pool),
               "chosen_found": any("chosen" in r["roles"] for r in rows),
               "record_val_macro_f1": record.val_metrics.get("macro_f1"),

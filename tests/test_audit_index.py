@@ -15,7 +15,10 @@ def _audit(root: Path, method: str, seed: int, tau_val: float | None, percentile
     summary = {"retrained": 11, "kendall_tau_val": tau_val, "kendall_p_val": 0.04 if tau_val else None,
                "kendall_tau_test": 0.1, "kendall_p_test": 0.7, "chosen_percentile_val": percentile,
                "chosen_percentile_test": 50.0}
-    (folder / "audit.json").write_text(json.dumps({"record_label": label, "pool_size": 1234, "summary": summary}))
+    key = {"dataset": "mitbih", "split": "inter-patient", "budget": "small", "profile": "quick", "method": method,
+           "seed": seed, "variant": ""}
+    (folder / "audit.json").write_text(json.dumps({"record_label": label, "key": key, "pool_size": 1234,
+                                                   "summary": summary}))
 
 
 def test_one_row_per_audit_and_a_mean_per_method(tmp_path: Path) -> None:
