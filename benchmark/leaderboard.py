@@ -398,16 +398,18 @@ def in_table(frame: pd.DataFrame, key: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def render_dataset(results: Iterable[RunResult], dataset: str, highlight_classes: Sequence[str] = (),
-                   source: str = "results/", board: pd.DataFrame | None = None) -> str:
+                   source: str = "results/", board: pd.DataFrame | None = None,
+                   runs: pd.DataFrame | None = None) -> str:
     """Markdown page of one dataset: one section per (split or fold set, budget, profile, protocol version).
 
-    ``board`` is the records' ``aggregate`` when the caller has it already (it is computed otherwise).
+    ``board`` is the records' ``aggregate`` and ``runs`` their ``runs_frame`` when the caller has them already (they
+    are computed otherwise).
     """
     records = [r for r in results if r.key.dataset == dataset]
     board = aggregate(records) if board is None else board
     board = board[board["dataset"] == dataset]
     failures = failures_frame(records)
-    runs = runs_frame(records)
+    runs = runs_frame(records) if runs is None else runs
     parts = [f"# {dataset} leaderboard", f"> {generated_note(source)}", LEGEND, *board.attrs.get("notes", [])]
     if (board["n_folds"] > 0).any() or (failures["n_folds"] > 0).any():
         parts.append(CV_NOTE)
@@ -496,8 +498,9 @@ def write_leaderboards(results: Iterable[RunResult], out_dir: Path,
     written: list[Path] = []
     for dataset in sorted({r.key.dataset for r in records}):
         mine = [r for r in records if r.key.dataset == dataset]
-        images = _write_plots(board[board["dataset"] == dataset], dataset, out_dir, runs_frame(mine)) if plots else []
-        page = render_dataset(mine, dataset, highlight.get(dataset, ()), source, board=board)
+        runs = runs_frame(mine)
+        images = _write_plots(board[board["dataset"] == dataset], dataset, out_dir, runs) if plots else []
+        page = render_dataset(mine, dataset, highlight.get(dataset, ()), source, board=board, runs=runs)
         if images:
             page += "\n## Plots\n\n" + "\n\n".join(f"![{p.stem}]({p.name})" for p in images) + "\n"
         path = out_dir / f"{dataset}.md"
