@@ -47,7 +47,7 @@ AGGREGATE_COLUMNS: tuple[str, ...] = (  # the fixed columns of ``aggregate``; pe
     *[c for s in SPREAD_COLUMNS for c in (s, f"{s}_std")], *MEAN_COLUMNS, "hardware", "latency_hw", "commits",
     "teacher_ids",
     "teacher_members", "classes", "n_failed",
-    *[f"vs_{b}_{part}" for b in BASELINES for part in ("diff", "low", "high", "p", "test", "n")],
+    *[f"vs_{b}_{part}" for b in BASELINES for part in ("diff", "low", "high", "p", "p_holm", "test", "n")],
 )  # fmt: skip
 
 
@@ -418,6 +418,17 @@ def _with_comparisons(rows: list[dict[str, Any]], runs_of: Mapping[tuple[Any, ..
                         f"vs_{baseline}_test": result.test, f"vs_{baseline}_n": result.n_pairs})
 
 
+def _with_adjusted_p(frame: pd.DataFrame) -> pd.DataFrame:
+    """``vs_<baseline>_p_holm``: each comparison's p-value Holm-adjusted within its family, i.e. the rows of one
+    sub-table (ranked methods, references, few-seed rows or ablations of one table) against the same baseline."""
+    for baseline in BASELINES:
+        column = f"vs_{baseline}_p"
+        frame[f"{column}_holm"] = math.nan
+        for _, rows in frame.groupby([*TABLE_COLUMNS, "table"], sort=False, dropna=False):
+            frame.loc[rows.index, f"{column}_holm"] = stats.holm([float_or_nan(p) for p in rows[column]])
+    return frame
+
+
 def _with_ranks(frame: pd.DataFrame) -> pd.DataFrame:
     """A ``rank`` column: tied competition ranks within each table's ranked rows, "" for the others."""
     frame["rank"] = ""
@@ -440,7 +451,8 @@ def aggregate(results: Iterable[RunResult]) -> pd.DataFrame:
     ({git hash: runs}: the code versions of the row's runs), teacher_ids, teacher_members (teachers one
     record distilled from: M for the ensemble teacher, 1 for the shared teacher, 0 without one), n_failed,
     per-class ``f1:``/``se:``/``ppv:`` means with ``_std``, and ``vs_vanilla_kd_*`` / ``vs_student_*`` paired
-    comparisons (``stats.compare_patients`` / ``compare_seeds``).
+    comparisons (``stats.compare_patients`` / ``compare_seeds``; ``_p_holm``: the p-value Holm-adjusted over the
+    row's sub-table, see ``_with_adjusted_p``).
     ``frame.attrs["notes"]``: records left out as other data/protocol versions.
     """
     records = list(results)
@@ -454,7 +466,7 @@ def aggregate(results: Iterable[RunResult]) -> pd.DataFrame:
     if frame.empty:
         frame = pd.DataFrame(columns=list(AGGREGATE_COLUMNS))
     else:
-        frame = _with_ranks(frame)
+        frame = _with_adjusted_p(_with_ranks(frame))
         order = {RANKED: 0, REFERENCE: 1, FEW_SEEDS: 2, ABLATION: 3}
         frame["_order"] = frame["table"].map(order)
         frame["_neg"] = -frame["mean"].fillna(-math.inf)

@@ -51,7 +51,11 @@ LEGEND = (
     "at random) with a paired patient-bootstrap CI; *Wilcoxon* \u2014 the signed-rank test over seeds with a "
     "t-interval, when per-patient confusions are missing (with 3 seeds its p cannot go below 0.25). Patients are "
     "permuted rather than seeds because beats of one patient are not independent and a handful of seeds cannot "
-    "show any difference. Params are the deployed model's; MACs and CPU latency per sample (batch 1). Costs are in "
+    "show any difference. *Holm*: that p-value adjusted by Holm's step-down method over its family \u2014 the rows "
+    "of one sub-table (ranked methods, references, few-seed rows or ablations) compared with the same baseline "
+    "\u2014 so that reading \u201cHolm < 0.05\u201d keeps the chance of any false difference in the family under "
+    "5 %; a raw p is one of several read at once. Params are the deployed model's; MACs and CPU latency per sample "
+    "(batch 1). Costs are in "
     "cost units: the compute of one default-student training epoch (MACs, protocol v2; v1 records counted epochs "
     "of whatever model trained). Failed runs are listed under their table, not averaged."
 )
@@ -107,7 +111,7 @@ def format_interval(low: float, high: float, kind: str, scale: float, decimals: 
 
 
 def format_comparison(row: Mapping[str, Any], baseline: str, scale: float, decimals: int) -> str:
-    """``+4.5 [−1.2, +10.2] p=0.25 (Wilcoxon)``; ``DASH`` for the baseline itself or without common seeds."""
+    """``+4.5 [−1.2, +10.2] p=0.0312 (perm., Holm 0.125)``; ``DASH`` for the baseline itself or without common seeds."""
     diff = row.get(f"vs_{baseline}_diff")
     if row.get("method_label") == baseline or not _finite(diff):
         return DASH
@@ -117,7 +121,9 @@ def format_comparison(row: Mapping[str, Any], baseline: str, scale: float, decim
         text += f" [{low * scale:+.{decimals}f}, {high * scale:+.{decimals}f}]"
     p = row.get(f"vs_{baseline}_p")
     if _finite(p):
-        text += f" p={p:.3g} ({TEST_TAGS.get(str(row.get(f'vs_{baseline}_test')), '?')})"
+        tag = TEST_TAGS.get(str(row.get(f"vs_{baseline}_test")), "?")
+        adjusted = row.get(f"vs_{baseline}_p_holm")
+        text += f" p={p:.3g} ({tag}, Holm {adjusted:.3g})" if _finite(adjusted) else f" p={p:.3g} ({tag})"
     return text
 
 

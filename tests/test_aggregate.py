@@ -139,3 +139,16 @@ def test_export_names_a_missing_results_folder(tmp_path: Path, capsys: pytest.Ca
 
 def test_job_key_variant_label() -> None:
     assert JobKey("d", "s", "b", "p", "m", 0, "x=1").method_label == "m[x=1]"
+
+
+def test_p_values_are_holm_adjusted_within_each_sub_table() -> None:
+    student = _runs("student", [0.50, 0.52, 0.51, 0.49, 0.50])
+    ranked = [*_runs("alpha", [0.60, 0.63, 0.61, 0.62, 0.64]), *_runs("beta", [0.55, 0.56, 0.54, 0.58, 0.53])]
+    ablation = _runs("alpha", [0.61, 0.62, 0.60, 0.63, 0.65], variant="aux=false")
+    board = _by_label(aggregate([*student, *ranked, *ablation]))
+    # both ranked rows beat the student on all 5 seeds: Wilcoxon p = 0.0625 each; a family of two doubles them
+    assert board.loc[["alpha", "beta"], "vs_student_p"].tolist() == pytest.approx([0.0625, 0.0625])
+    assert board.loc[["alpha", "beta"], "vs_student_p_holm"].tolist() == pytest.approx([0.125, 0.125])
+    # the ablation is a family of its own (one comparison): adjusted = raw
+    assert board.loc["alpha[aux=false]", ["vs_student_p", "vs_student_p_holm"]].tolist() == pytest.approx(
+        [0.0625, 0.0625])

@@ -332,7 +332,7 @@ def test_cv_ranked_rows_have_patient_intervals_and_paired_tests() -> None:
     assert alpha["vs_student_n"] == 3
     page = render_dataset(ranked_cv_records(), "sleep")
     assert "(patients)" in _table_row(page, "folds pooled", "alpha")[3]
-    assert "(perm.)" in _table_row(page, "folds pooled", "alpha")[-3]
+    assert "(perm., Holm " in _table_row(page, "folds pooled", "alpha")[-3]
 
 
 def test_cv_pooled_metrics_score_the_summed_confusion() -> None:

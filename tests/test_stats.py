@@ -80,3 +80,11 @@ def test_tied_ranks() -> None:
     highs = [0.72, 0.95, 0.88, 0.65, 0.73]
     assert stats.tied_ranks(means, lows, highs) == ["=3", "=1", "=1", "5", "=3"]
     assert stats.tied_ranks([0.5, 0.7], [float("nan")] * 2, [float("nan")] * 2) == ["2", "1"]  # no CI: points
+
+
+def test_holm_adjusts_within_the_family_and_keeps_order() -> None:
+    # sorted: 0.005 x4 = 0.02; 0.01 x3 = 0.03; 0.03 x2 = 0.06; 0.04 x1 = 0.04 -> raised to 0.06 (monotone)
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    adjusted = stats.holm([0.5, float("nan"), 0.2])  # NaN stays NaN and is not counted: family of 2
+    assert adjusted[0] == pytest.approx(0.5) and adjusted[2] == pytest.approx(0.4) and np.isnan(adjusted[1])
+    assert stats.holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])  # capped at 1
