@@ -58,9 +58,9 @@ Deviations, each with its reason:
   all; with the residual teacher of rounds 1-4: cache 6.3 units (674 MB), potentials 2.6, epochs 10, 9, 5 and 6.
   Known gap: the shares are fixed before any block trains, so a block capped at ``max_block_epochs`` leaves the rest
   of its share unspent (most of the 6.7 units left of the 30 above; whole epochs round off the rest) instead of
-  passing it to the later, dearer blocks; left as is
-  after release 1 so that its records match the code (a change would be a new release). Each block keeps its last
-  epoch's weights (the official scores the final supernet), trained with the engine's AdamW + one-cycle schedule.
+  passing it to the later, dearer blocks; left as is after release 1 so that its records match the code (a change
+  would be a new release). Each block keeps its last epoch's weights (the official scores the final supernet),
+  trained with the engine's AdamW + one-cycle schedule.
 - Potentials use recalibrated running BN statistics in eval mode (the official forwards in train-mode BN, i.e.
   with the scored batch's own statistics, after the reset); recalibration on training data keeps the score of a
   path independent of the composition of the scored batch.
