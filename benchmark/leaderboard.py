@@ -352,8 +352,9 @@ def _failure_line(failure: Any) -> str:
 
 
 def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.DataFrame,
-                  highlight: Sequence[str], runs: pd.DataFrame) -> str:
-    """Heading, label line, the ranked table (with references), the unranked tables and the failed runs."""
+                  highlight: Sequence[str], runs: pd.DataFrame, images: Sequence[str] = ()) -> str:
+    """Heading, label line, the ranked table (with references), the unranked tables, the notes, the failed runs and
+    the table's pictures (``images``: PNG file names beside the page)."""
     split = split_title(key["split"], key["n_folds"], key["folds"])
     parts = [f"## {split} · {budget_text(table, key['budget'])} · profile `{key['profile']}`",
              _label_line(key, table, failures)]
@@ -380,6 +381,8 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
     if len(failures):
         parts.append("Failed runs (not averaged):\n\n" + "\n".join(_failure_line(f) for f in
                                                                    failures.itertuples(index=False)))
+    if images:
+        parts += ["### Plots", "\n\n".join(f"![{Path(name).stem}]({name})" for name in images)]
     return "\n\n".join(parts)
 
 
@@ -405,11 +408,12 @@ def in_table(frame: pd.DataFrame, key: Mapping[str, Any]) -> pd.DataFrame:
 
 def render_dataset(results: Iterable[RunResult], dataset: str, highlight_classes: Sequence[str] = (),
                    source: str = "results/", board: pd.DataFrame | None = None,
-                   runs: pd.DataFrame | None = None) -> str:
+                   runs: pd.DataFrame | None = None,
+                   images: Mapping[tuple[Any, ...], Sequence[str]] | None = None) -> str:
     """Markdown page of one dataset: one section per (split or fold set, budget, profile, protocol version).
 
     ``board`` is the records' ``aggregate`` and ``runs`` their ``runs_frame`` when the caller has them already (they
-    are computed otherwise).
+    are computed otherwise); ``images`` maps a table's ``TABLE_COLUMNS`` values to the PNG names shown under it.
     """
     records = [r for r in results if r.key.dataset == dataset]
     board = aggregate(records) if board is None else board
@@ -422,7 +426,7 @@ def render_dataset(results: Iterable[RunResult], dataset: str, highlight_classes
     keys = table_keys(board, failures)
     for key in keys:
         parts.append(_render_table(key, in_table(board, key), in_table(failures, key), highlight_classes,
-                                   in_table(runs, key)))
+                                   in_table(runs, key), (images or {}).get(tuple(key[c] for c in TABLE_COLUMNS), ())))
     if not keys:
         parts.append("No results.")
     return "\n\n".join(parts) + "\n"
@@ -505,27 +509,27 @@ def write_leaderboards(results: Iterable[RunResult], out_dir: Path,
     for dataset in sorted({r.key.dataset for r in records}):
         mine = [r for r in records if r.key.dataset == dataset]
         runs = runs_frame(mine)
-        images = _write_plots(board[board["dataset"] == dataset], dataset, out_dir, runs) if plots else []
-        page = render_dataset(mine, dataset, highlight.get(dataset, ()), source, board=board, runs=runs)
-        if images:
-            page += "\n## Plots\n\n" + "\n\n".join(f"![{p.stem}]({p.name})" for p in images) + "\n"
+        images = _write_plots(board[board["dataset"] == dataset], dataset, out_dir, runs) if plots else {}
+        page = render_dataset(mine, dataset, highlight.get(dataset, ()), source, board=board, runs=runs,
+                              images={key: [p.name for p in paths] for key, paths in images.items()})
         path = out_dir / f"{dataset}.md"
         atomic_write_text(path, page)
-        written += [path, *images]
+        written += [path, *(p for paths in images.values() for p in paths)]
     index = out_dir / "README.md"
     atomic_write_text(index, render_index(records, source, board=board))
     return [*written, index]
 
 
-def _write_plots(board: pd.DataFrame, dataset: str, out_dir: Path, runs: pd.DataFrame) -> list[Path]:
-    """The dataset's PNGs (``benchmark.plots.dataset_plots``); none without matplotlib."""
+def _write_plots(board: pd.DataFrame, dataset: str, out_dir: Path,
+                 runs: pd.DataFrame) -> dict[tuple[Any, ...], list[Path]]:
+    """The dataset's PNGs (``benchmark.plots.dataset_plots``) by table key; none without matplotlib."""
     try:
         from benchmark.plots import dataset_plots
     except ImportError:
-        return []
-    paths = []
-    for name, png in dataset_plots(board, dataset, runs):
+        return {}
+    paths: dict[tuple[Any, ...], list[Path]] = {}
+    for key, name, png in dataset_plots(board, dataset, runs):
         path = out_dir / name
         atomic_write_bytes(path, png)
-        paths.append(path)
+        paths.setdefault(key, []).append(path)
     return paths

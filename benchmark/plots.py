@@ -146,9 +146,11 @@ def confusion_labels(table: pd.DataFrame) -> list[str]:
     return [*best, *(label for label in CONFUSION_ROWS if label in set(table["method_label"]))]
 
 
-def dataset_plots(board: pd.DataFrame, dataset: str, runs: pd.DataFrame | None = None) -> list[tuple[str, bytes]]:
-    """(file name, PNG) of the Pareto and per-class plots of every table of ``dataset`` in the aggregate ``board``,
-    and, given the ``runs`` frame (``aggregate.runs_frame``), its confusion matrices."""
+def dataset_plots(board: pd.DataFrame, dataset: str,
+                  runs: pd.DataFrame | None = None) -> list[tuple[tuple[Any, ...], str, bytes]]:
+    """(table key, file name, PNG) of the Pareto and per-class plots of every table of ``dataset`` in the aggregate
+    ``board``, and, given the ``runs`` frame (``aggregate.runs_frame``), its confusion matrices. The table key is
+    the table's values of ``TABLE_COLUMNS``, so a page can show each picture under its own table."""
     mine = board[board["dataset"] == dataset]
     styles = _styles(list(set(mine["method_label"])))
     out = []
@@ -163,5 +165,5 @@ def dataset_plots(board: pd.DataFrame, dataset: str, runs: pd.DataFrame | None =
             pictures.append(("confusion", confusion_png(in_table, confusion_labels(table), title)))
         for kind, png in pictures:
             if png is not None:
-                out.append((f"{dataset}_{_slug(key)}_{kind}.png", png))
+                out.append((values, f"{dataset}_{_slug(key)}_{kind}.png", png))
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import random
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -209,15 +210,20 @@ def test_write_leaderboards(tmp_path: Path) -> None:
     names = [p.name for p in paths]
     assert names[0] == "toy.md" and names[-1] == "README.md"
     page = (tmp_path / "toy.md").read_text(encoding="utf-8")
-    body, _, plots = page.partition("\n## Plots\n")
-    assert body == render_dataset(records, "toy", HIGHLIGHT)
     assert (tmp_path / "README.md").read_text(encoding="utf-8") == render_index(records)
     images = [n for n in names if n.endswith(".png")]
     assert sorted(images) == sorted(["toy_small_quick_fixed_v1_pareto.png", "toy_small_quick_fixed_v1_classes.png",
                                      "toy_large_quick_fixed_v1_pareto.png", "toy_large_quick_fixed_v1_classes.png"])
+    sections = {budget: page[page.index(f"budget `{budget}`"):] for budget in ("small", "large")}
+    for budget, section in sections.items():  # each table shows its own pictures, before the next table starts
+        section = section.split("\n## ", 1)[0]
+        assert "### Plots" in section
+        for name in images:
+            assert (f"]({name})" in section) == name.startswith(f"toy_{budget}_"), (budget, name)
     for name in images:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert f"]({name})" in plots
+    pictures = re.compile(r"\n\n### Plots(\n\n!\[[^\]]*\]\([^)]*\))+")
+    assert pictures.sub("", page) == render_dataset(records, "toy", HIGHLIGHT)  # render_dataset's page + pictures
     without = tmp_path / "no_plots"
     assert [p.name for p in write_leaderboards(records, without, plots=False)] == ["toy.md", "README.md"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left behind
