@@ -55,6 +55,19 @@ AGGREGATE_COLUMNS: tuple[str, ...] = (  # the fixed columns of ``aggregate``; pe
 # Small helpers
 
 
+def table_key_values(frame: pd.DataFrame) -> set[tuple[Any, ...]]:
+    """The distinct tables ``frame``'s rows belong to, each as its tuple of ``TABLE_COLUMNS`` values."""
+    return {tuple(k) for k in frame[list(TABLE_COLUMNS)].itertuples(index=False)}
+
+
+def in_table(frame: pd.DataFrame, key: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows of ``frame`` in the table ``key`` (a mapping of ``TABLE_COLUMNS`` to their values)."""
+    mask = pd.Series(True, index=frame.index)
+    for column in TABLE_COLUMNS:
+        mask &= frame[column].map(lambda v, want=key[column]: v == want)
+    return frame[mask]
+
+
 def float_or_nan(value: Any) -> float:
     """A float, NaN for a missing or non-numeric value."""
     try:

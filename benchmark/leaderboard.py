@@ -26,7 +26,9 @@ from benchmark.aggregate import (
     TABLE_COLUMNS,
     aggregate,
     failures_frame,
+    in_table,
     runs_frame,
+    table_key_values,
 )
 from benchmark.atomic import atomic_write_bytes, atomic_write_text
 from benchmark.results import RunResult
@@ -388,8 +390,7 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
 
 def table_keys(board: pd.DataFrame, failures: pd.DataFrame) -> list[dict[str, Any]]:
     """The tables of one dataset in display order: more folds first, then budget (smallest limit first), profile."""
-    keys = {tuple(k) for k in board[list(TABLE_COLUMNS)].itertuples(index=False)}
-    keys |= {tuple(k) for k in failures[list(TABLE_COLUMNS)].itertuples(index=False)}
+    keys = table_key_values(board) | table_key_values(failures)
     limits: dict[str, float] = {}
     for budget, value in zip(board["budget"], board["param_budget"], strict=True):
         if _finite(value):
@@ -397,13 +398,6 @@ def table_keys(board: pd.DataFrame, failures: pd.DataFrame) -> list[dict[str, An
     dicts = [dict(zip(TABLE_COLUMNS, k, strict=True)) for k in keys]
     return sorted(dicts, key=lambda k: (-len(k["folds"]), k["split"], limits.get(k["budget"], math.inf),
                                         k["budget"], k["profile"], k["protocol_version"], k["folds_sha256"]))
-
-
-def in_table(frame: pd.DataFrame, key: Mapping[str, Any]) -> pd.DataFrame:
-    mask = pd.Series(True, index=frame.index)
-    for column in TABLE_COLUMNS:
-        mask &= frame[column].map(lambda v, want=key[column]: v == want)
-    return frame[mask]
 
 
 def render_dataset(results: Iterable[RunResult], dataset: str, highlight_classes: Sequence[str] = (),

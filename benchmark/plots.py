@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from benchmark.aggregate import TABLE_COLUMNS
+from benchmark.aggregate import TABLE_COLUMNS, in_table, table_key_values
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p", "8", "d", "H")
 COST_AXES: tuple[tuple[str, str], ...] = (("params", "deployed parameters"), ("macs", "MACs per sample"),
@@ -154,15 +154,13 @@ def dataset_plots(board: pd.DataFrame, dataset: str,
     mine = board[board["dataset"] == dataset]
     styles = _styles(list(set(mine["method_label"])))
     out = []
-    keys = sorted({tuple(k) for k in mine[list(TABLE_COLUMNS)].itertuples(index=False)}, key=str)
-    for values in keys:
+    for values in sorted(table_key_values(mine), key=str):
         key = dict(zip(TABLE_COLUMNS, values, strict=True))
-        table = mine[[tuple(k) == values for k in mine[list(TABLE_COLUMNS)].itertuples(index=False)]]
+        table = in_table(mine, key)
         title = f"{dataset} · {key['budget']} · {key['profile']}"
         pictures = [("pareto", pareto_png(table, styles, title)), ("classes", per_class_png(table, styles, title))]
         if runs is not None and len(table):
-            in_table = runs[[tuple(k) == values for k in runs[list(TABLE_COLUMNS)].itertuples(index=False)]]
-            pictures.append(("confusion", confusion_png(in_table, confusion_labels(table), title)))
+            pictures.append(("confusion", confusion_png(in_table(runs, key), confusion_labels(table), title)))
         for kind, png in pictures:
             if png is not None:
                 out.append((values, f"{dataset}_{_slug(key)}_{kind}.png", png))
