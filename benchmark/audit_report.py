@@ -53,6 +53,15 @@ def format_number(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
 
 
+def pool_sentence(header: dict[str, Any]) -> str:
+    """How many candidates the search scored and how many the audit's ranking held (more for DNA, whose block scores
+    rank whole networks); an audit written before ``evaluated`` was kept gives the pool only."""
+    pool, evaluated = header["pool_size"], header.get("evaluated")
+    if evaluated is None or evaluated == pool:
+        return f"{pool:,} distinct candidates in the search."
+    return f"The search scored {evaluated:,} distinct candidates; its scores rank a pool of {pool:,}."
+
+
 def markdown(header: dict[str, Any], rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     """The audit of one record as markdown: what was audited, the summary numbers, one row per candidate."""
     lines = [
@@ -61,7 +70,7 @@ def markdown(header: dict[str, Any], rows: list[dict[str, Any]], summary: dict[s
         f"Record `{header['record']}`; {summary['retrained']} candidate(s) retrained from scratch with the method's "
         f"final training and the protocol's retraining recipe, seed {header['seed']}: the top {header['k']} by "
         f"search-time score, {header['k']} others drawn at random (seed {header['audit_seed']}) and the chosen one. "
-        f"{header['pool_size']:,} distinct candidates in the search.",
+        f"{pool_sentence(header)}",
         "",
         "Retrained val macro-F1 is the protocol's selection signal (validation split). Test macro-F1 is the audit's "
         "ground truth, measured post hoc; nothing was selected on it.",

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from benchmark.audit_report import TEST, VAL, summarise
+from benchmark.audit_report import TEST, VAL, pool_sentence, summarise
 from benchmark.candidates import AuditUnsupported, TraceEntry, TracePool, UnbuildableCandidate
 from benchmark.cli import main
 from benchmark.nn.arch import ArchSpec
 from benchmark.results import JobKey, results_path
-from benchmark.search_audit import audit_dir, select
+from benchmark.search_audit import audit_dir, evaluated_candidates, select
 from methods import METHODS
 from methods.mpkd_nas import MPKDNAS
 
@@ -50,7 +50,10 @@ def test_audit_retrains_top_k_random_k_and_the_chosen_one_then_resumes(
     others = [r[VAL] for r in rows if "chosen" not in r["roles"]]
     assert report["summary"]["chosen_percentile_val"] == pytest.approx(
         stats.percentileofscore(others, chosen[VAL], kind="mean"))
+    distinct = {json.dumps(t["candidate"], sort_keys=True) for t in record["search_trace"]}
+    assert report["evaluated"] == len(distinct) == report["pool_size"]  # MPKD-NAS's pool is its scored candidates
     assert "ground truth" in (folder / "audit.md").read_text()
+    assert f"{len(distinct):,} distinct candidates in the search." in (folder / "audit.md").read_text()
     index = (tmp_path / "audits" / "README.md").read_text()  # every audit under --out in one table
     assert "| synthetic/fixed/small/smoke | mpkd_nas | seed0 |" in index and "(mpkd_nas/seed0/audit.md)" not in index
     assert "(synthetic/fixed/small/smoke/mpkd_nas/seed0/audit.md)" in index and "## Per method" in index
@@ -119,3 +122,14 @@ def test_a_method_without_the_hook_says_so() -> None:
     method = METHODS.get("vanilla_kd")()
     with pytest.raises(AuditUnsupported, match="candidate_arch"):
         method.candidate_arch({}, None)  # type: ignore[arg-type]
+
+
+def test_evaluated_counts_distinct_scored_candidates_and_says_when_the_pool_is_larger() -> None:
+    trace = [{"candidate": {"ops": ["a"], "block": 0}, "score": 0.1, "fidelity": "1"},
+             {"candidate": {"block": 0, "ops": ["a"]}, "score": 0.2, "fidelity": "2"},  # the same one, rescored
+             {"candidate": {"ops": ["b"], "block": 0}, "score": 0.3, "fidelity": "1"}]
+    assert evaluated_candidates(trace) == 2
+    assert pool_sentence({"pool_size": 2, "evaluated": 2}) == "2 distinct candidates in the search."
+    assert pool_sentence({"pool_size": 110004}) == "110,004 distinct candidates in the search."  # an older audit
+    assert pool_sentence({"pool_size": 110004, "evaluated": 168}) == (
+        "The search scored 168 distinct candidates; its scores rank a pool of 110,004.")
