@@ -119,3 +119,8 @@ def test_analyse_ranks_seed_means_beside_the_first_seed(tmp_path: Path, monkeypa
             if (row["val"], row["metric"], row["rule"]) == ("V8", "macro_f1", "final")}
     assert rows["confirm"]["tau"] == pytest.approx(-1.0) and rows["confirm"]["n_archs"] == 4
     assert rows["confirm x2"]["tau"] == pytest.approx(1.0)
+    assert rows["confirm x2"]["p"] == pytest.approx(2 / 24)  # exact two-sided: 1 of 24 orders is as concordant
+    chosen = [row for row in study.analyse(["confirm"]) if (row["val"], row["metric"], row["rule"]) == study.CHOSEN]
+    text = study.analysis_markdown(chosen)
+    assert ("frozen signal (V8, macro_f1, best_epoch): confirm tau -1.000 (p 0.083, n = 4); confirm x2 tau +1.000 "
+            "(p 0.083, n = 4)") in text
