@@ -367,6 +367,33 @@ def seed_variances(phase: str = "confirm") -> tuple[dict[str, float], str, int]:
     return variances, source, len(records) - 1
 
 
+def ceiling_for(total: dict[str, float], noise: dict[str, float], seeds: int) -> tuple[float, float, float]:
+    """(signal reliability, truth reliability, tau ceiling) of ``seeds``-seed means, from one-run variances across
+    architectures (``total``) and across seeds (``noise``), each keyed "signal" and "truth"."""
+    rs, rt = (reliability(total[side], noise[side], seeds) for side in ("signal", "truth"))
+    return rs, rt, tau_ceiling(rs, rt)
+
+
+def all_seeds_total_variance(phase: str, noise: dict[str, float]) -> dict[str, float] | None:
+    """The across-architecture variance of a one-run score estimated from every stored seed: the variance of the
+    architectures' seed means less the seed noise they still carry, plus one run's seed noise. None unless every
+    architecture has at least two seeds."""
+    by_name = load_phase(phase)
+    if not by_name or min(len(seeds) for seeds in by_name.values()) < 2:
+        return None
+    val, metric, rule = CHOSEN
+    means, counts = [], []
+    for seeds in by_name.values():
+        runs = list(seeds.values())
+        test = tuple(runs[0]["split"]["test"])
+        means.append(np.mean([signal_and_truth(run, VAL_SETS[val], test, metric, rule) for run in runs], axis=0) * 100)
+        counts.append(len(runs))
+    harmonic = len(counts) / sum(1 / c for c in counts)
+    spread = np.var(np.array(means), axis=0, ddof=1)
+    return {side: max(float(spread[i]) - noise[side] / harmonic, 0.0) + noise[side]
+            for i, side in enumerate(("signal", "truth"))}
+
+
 def ceiling_markdown(phase: str = "confirm", seeds: tuple[int, ...] = (1, 2, 3, 5, 10)) -> str:
     """How high a tau the phase's noise allows, by the number of seeds averaged per architecture on both sides."""
     by_name = load_phase(phase)
@@ -389,8 +416,16 @@ def ceiling_markdown(phase: str = "confirm", seeds: tuple[int, ...] = (1, 2, 3, 
               "r^2 = product of the two reliabilities):", "", "| seeds per architecture | signal reliability | "
               "truth reliability | tau ceiling |", "|---:|---:|---:|---:|"]
     for k in seeds:
-        rs, rt = reliability(total["signal"], noise["signal"], k), reliability(total["truth"], noise["truth"], k)
-        lines.append(f"| {k} | {rs:.2f} | {rt:.2f} | {tau_ceiling(rs, rt):+.2f} |")
+        rs, rt, tau = ceiling_for(total, noise, k)
+        lines.append(f"| {k} | {rs:.2f} | {rt:.2f} | {tau:+.2f} |")
+    pooled_total = all_seeds_total_variance(phase, noise)
+    if pooled_total:
+        shares = [reliability(pooled_total[side], noise[side], 1) for side in ("signal", "truth")]
+        ceilings = ", ".join(f"{ceiling_for(pooled_total, noise, k)[2]:+.2f} at {k}" for k in seeds)
+        lines += ["", "With every stored seed (architecture means, one-way ANOVA) instead of seed 0 alone, the "
+                  f"one-run variance across architectures is {pooled_total['signal']:.2f} (signal) and "
+                  f"{pooled_total['truth']:.2f} %^2 (truth), architecture shares {shares[0]:.2f} and {shares[1]:.2f}; "
+                  f"tau ceiling {ceilings} seeds."]
     low, high = (dof / chi2.ppf(q, dof) for q in (0.975, 0.025))  # 95 % interval of a variance with dof
     one_seed = [tau_ceiling(reliability(total["signal"], noise["signal"] * f, 1),
                             reliability(total["truth"], noise["truth"] * f, 1)) for f in (high, low)]
