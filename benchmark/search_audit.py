@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark.aggregate import distinct_candidates
 from benchmark.audit_report import TEST, VAL, markdown, summarise
 from benchmark.candidates import AuditUnsupported, CandidatePool, TraceEntry, UnbuildableCandidate
 from benchmark.context import RunContext, metrics_from_logits
@@ -99,7 +100,7 @@ def audit_record(path: Path, plan: AuditPlan, say: Callable[[str], None] = log.i
     summary = summarise(rows)
     header = {"record": str(path), "record_label": record.key.label(), "key": asdict(record.key), "k": plan.k,
               "audit_seed": plan.seed,
-              "seed": record.key.seed, "pool_size": len(pool), "evaluated": evaluated_candidates(record.search_trace),
+              "seed": record.key.seed, "pool_size": len(pool), "evaluated": distinct_candidates(record),
               "chosen_found": any("chosen" in r["roles"] for r in rows),
               "record_val_macro_f1": record.val_metrics.get("macro_f1"),
               "record_test_macro_f1": record.metrics.get("macro_f1")}
@@ -109,12 +110,6 @@ def audit_record(path: Path, plan: AuditPlan, say: Callable[[str], None] = log.i
     atomic_write_text(folder / "audit.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
     atomic_write_text(folder / "audit.md", markdown(header, rows, summary))
     return report
-
-
-def evaluated_candidates(trace: list[dict[str, Any]]) -> int:
-    """Distinct candidates the search scored (a candidate scored again, at another fidelity, counts once). The pool
-    an audit draws from can be larger: DNA ranks every budget-feasible network its scored block paths compose."""
-    return len({json.dumps(row.get("candidate"), sort_keys=True, default=str) for row in trace})
 
 
 def _method_and_job(path: Path, record: RunResult, plan: AuditPlan) -> tuple[Method, Job]:
@@ -193,5 +188,4 @@ def retrained(folder: Path, base: dict[str, Any], item: Selected, method: Method
     return row
 
 
-__all__ = ["AuditPlan", "AuditUnsupported", "audit_dir", "audit_record", "auditable", "evaluated_candidates",
-           "select"]
+__all__ = ["AuditPlan", "AuditUnsupported", "audit_dir", "audit_record", "auditable", "select"]

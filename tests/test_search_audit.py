@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from benchmark.aggregate import distinct_candidates
 from benchmark.audit_report import TEST, VAL, pool_sentence, summarise
 from benchmark.candidates import AuditUnsupported, TraceEntry, TracePool, UnbuildableCandidate
 from benchmark.cli import main
 from benchmark.nn.arch import ArchSpec
 from benchmark.results import JobKey, results_path
-from benchmark.search_audit import audit_dir, evaluated_candidates, select
+from benchmark.search_audit import audit_dir, select
 from methods import METHODS
 from methods.mpkd_nas import MPKDNAS
 
@@ -128,7 +130,7 @@ def test_evaluated_counts_distinct_scored_candidates_and_says_when_the_pool_is_l
     trace = [{"candidate": {"ops": ["a"], "block": 0}, "score": 0.1, "fidelity": "1"},
              {"candidate": {"block": 0, "ops": ["a"]}, "score": 0.2, "fidelity": "2"},  # the same one, rescored
              {"candidate": {"ops": ["b"], "block": 0}, "score": 0.3, "fidelity": "1"}]
-    assert evaluated_candidates(trace) == 2
+    assert distinct_candidates(SimpleNamespace(search_trace=trace)) == 2  # type: ignore[arg-type]
     assert pool_sentence({"pool_size": 2, "evaluated": 2}) == "2 distinct candidates in the search."
     assert pool_sentence({"pool_size": 110004}) == "110,004 distinct candidates in the search."  # an older audit
     assert pool_sentence({"pool_size": 110004, "evaluated": 168}) == (
