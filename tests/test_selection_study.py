@@ -126,19 +126,15 @@ def test_analyse_ranks_seed_means_beside_the_first_seed(tmp_path: Path, monkeypa
             "(p 0.083, n = 4)") in text
 
 
-def test_all_seeds_variance_removes_the_seed_noise_left_in_architecture_means(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_all_seeds_variance_removes_the_seed_noise_left_in_architecture_means() -> None:
     scores = {"a": [(0.40, 0.50), (0.42, 0.46)], "b": [(0.44, 0.47), (0.46, 0.51)], "c": [(0.50, 0.52), (0.48, 0.48)]}
-    phase = {name: {k: {"score": pair, "split": {"test": [101]}} for k, pair in enumerate(pairs)}
-             for name, pairs in scores.items()}
-    monkeypatch.setattr(study, "load_phase", lambda _phase: phase)
-    monkeypatch.setattr(study, "signal_and_truth", lambda run, *_args: run["score"])
+    phase = {name: {k: np.array(pair) * 100 for k, pair in enumerate(pairs)} for name, pairs in scores.items()}
     noise = {"signal": 2.0, "truth": 8.0}
-    got = study.all_seeds_total_variance("confirm", noise)
+    got = study.all_seeds_total_variance(phase, noise)
     for i, side in enumerate(("signal", "truth")):
         means = [100 * np.mean([pair[i] for pair in pairs]) for pairs in scores.values()]
         between = np.var(means, ddof=1) - noise[side] / 2  # each mean still carries half a run's seed noise
         assert got[side] == pytest.approx(max(between, 0.0) + noise[side])
     assert got["signal"] > noise["signal"] and got["truth"] == pytest.approx(noise["truth"])  # truth: all noise
-    phase["d"] = {0: {"score": (0.5, 0.5), "split": {"test": [101]}}}  # one architecture with a single seed
-    assert study.all_seeds_total_variance("confirm", noise) is None
+    phase["d"] = {0: np.array([50.0, 50.0])}  # one architecture with a single seed
+    assert study.all_seeds_total_variance(phase, noise) is None

@@ -315,7 +315,6 @@ def analyse(phases: list[str]) -> list[dict[str, Any]]:
 
 # -- noise ceiling --------------------------------------------------------------------------------------------------
 CHOSEN = ("V8", "macro_f1", "best_epoch")  # protocol v2's frozen signal (docs/protocol-v2.md section 4)
-STUDENT_RECORDS = Path(__file__).resolve().parents[1] / "results/mitbih/inter-patient/small/quick/student"
 
 
 def reliability(total_var: float, seed_var: float, seeds: int) -> float:
@@ -333,38 +332,29 @@ def tau_ceiling(signal_reliability: float, truth_reliability: float) -> float:
     return float(2 / np.pi * np.arcsin(np.sqrt(signal_reliability * truth_reliability)))
 
 
-def seed_variances(phase: str = "confirm") -> tuple[dict[str, float], str, int]:
-    """Pooled across-seed variance (in %^2) of the frozen signal and of the truth, where it came from and its degrees
-    of freedom: the phase's own replicate seeds when it has any, else the benchmark's five CE-student records
-    (protocol v2, same training records, recipe and selection rule as the phase's ``default_student``: checked equal
-    on seed 0)."""
-    by_name = load_phase(phase)
+FrozenScores = dict[str, dict[int, np.ndarray]]  # architecture name -> seed -> [signal, truth] in %
+
+
+def frozen_scores(phase: str) -> FrozenScores:
+    """The frozen signal and the truth (held-out macro-F1 of the same weights), in %, of every stored run of
+    ``phase``: architecture name -> seed -> [signal, truth]."""
     val, metric, rule = CHOSEN
-    replicated = {name: seeds for name, seeds in by_name.items() if len(seeds) > 1}
-    if replicated:
-        pooled: dict[str, list[float]] = {"signal": [], "truth": []}
-        dof = 0
-        for seeds in replicated.values():
-            runs = list(seeds.values())
-            test = tuple(runs[0]["split"]["test"])
-            pairs = np.array([signal_and_truth(run, VAL_SETS[val], test, metric, rule) for run in runs]) * 100
-            pooled["signal"].append(float(np.var(pairs[:, 0], ddof=1)) * (len(runs) - 1))
-            pooled["truth"].append(float(np.var(pairs[:, 1], ddof=1)) * (len(runs) - 1))
-            dof += len(runs) - 1
-        source = f"{phase}'s replicate seeds ({len(replicated)} architectures)"
-        return {k: sum(v) / dof for k, v in pooled.items()}, source, dof
-    records = [json.loads(p.read_text()) for p in sorted(STUDENT_RECORDS.glob("seed*.json"))]
-    if len(records) < 3:
-        raise SystemExit(f"{STUDENT_RECORDS}: needs >= 3 CE-student records to estimate the seed noise")
-    first = by_name["default_student"][0]
-    signal0, truth0 = signal_and_truth(first, VAL_SETS[val], tuple(first["split"]["test"]), metric, rule)
-    seed0 = next(r for r in records if r["key"]["seed"] == 0)
-    if abs(seed0["val_metrics"]["macro_f1"] - signal0) > 1e-6 or abs(seed0["metrics"]["macro_f1"] - truth0) > 1e-6:
-        raise SystemExit(f"{STUDENT_RECORDS}/seed0.json does not reproduce {phase}'s default_student: not a replicate")
-    scores = np.array([[r["val_metrics"]["macro_f1"], r["metrics"]["macro_f1"]] for r in records]) * 100
-    source = f"the CE student's {len(records)} seeds (results/.../student, protocol v2)"
-    variances = {"signal": float(np.var(scores[:, 0], ddof=1)), "truth": float(np.var(scores[:, 1], ddof=1))}
-    return variances, source, len(records) - 1
+    return {name: {seed: np.array(signal_and_truth(run, VAL_SETS[val], tuple(run["split"]["test"]), metric, rule)) * 100
+                   for seed, run in seeds.items()} for name, seeds in load_phase(phase).items()}
+
+
+def seed_variances(scores: FrozenScores, phase: str = "confirm") -> tuple[dict[str, float], str, int]:
+    """Pooled across-seed variance (in %^2) of the frozen signal and of the truth over the phase's replicate seeds
+    (``scores``, from ``frozen_scores``), where it came from and its degrees of freedom. (The first ceiling, before
+    the replicates ran, took the seed noise from the CE student's five records; those were rerun in release 1, so that
+    estimate is documented in docs/protocol-v2.md, not reproduced here.)"""
+    replicated = [np.array(list(seeds.values())) for seeds in scores.values() if len(seeds) > 1]
+    if not replicated:
+        raise SystemExit(f"{OUT / 'runs' / phase}: no architecture has two seeds; run `confirm --seed 1` first")
+    dof = sum(len(runs) - 1 for runs in replicated)
+    pooled = sum(np.var(runs, axis=0, ddof=1) * (len(runs) - 1) for runs in replicated) / dof
+    source = f"{phase}'s replicate seeds ({len(replicated)} architectures)"
+    return {"signal": float(pooled[0]), "truth": float(pooled[1])}, source, dof
 
 
 def ceiling_for(total: dict[str, float], noise: dict[str, float], seeds: int) -> tuple[float, float, float]:
@@ -374,34 +364,26 @@ def ceiling_for(total: dict[str, float], noise: dict[str, float], seeds: int) ->
     return rs, rt, tau_ceiling(rs, rt)
 
 
-def all_seeds_total_variance(phase: str, noise: dict[str, float]) -> dict[str, float] | None:
-    """The across-architecture variance of a one-run score estimated from every stored seed: the variance of the
-    architectures' seed means less the seed noise they still carry, plus one run's seed noise. None unless every
-    architecture has at least two seeds."""
-    by_name = load_phase(phase)
-    if not by_name or min(len(seeds) for seeds in by_name.values()) < 2:
+def all_seeds_total_variance(scores: FrozenScores, noise: dict[str, float]) -> dict[str, float] | None:
+    """The across-architecture variance of a one-run score estimated from every stored seed (``scores``, from
+    ``frozen_scores``): the variance of the architectures' seed means less the seed noise they still carry, plus one
+    run's seed noise. None unless every architecture has at least two seeds."""
+    if not scores or min(len(seeds) for seeds in scores.values()) < 2:
         return None
-    val, metric, rule = CHOSEN
-    means, counts = [], []
-    for seeds in by_name.values():
-        runs = list(seeds.values())
-        test = tuple(runs[0]["split"]["test"])
-        means.append(np.mean([signal_and_truth(run, VAL_SETS[val], test, metric, rule) for run in runs], axis=0) * 100)
-        counts.append(len(runs))
-    harmonic = len(counts) / sum(1 / c for c in counts)
-    spread = np.var(np.array(means), axis=0, ddof=1)
+    means = np.array([np.mean(list(seeds.values()), axis=0) for seeds in scores.values()])
+    harmonic = len(scores) / sum(1 / len(seeds) for seeds in scores.values())
+    spread = np.var(means, axis=0, ddof=1)
     return {side: max(float(spread[i]) - noise[side] / harmonic, 0.0) + noise[side]
             for i, side in enumerate(("signal", "truth"))}
 
 
 def ceiling_markdown(phase: str = "confirm", seeds: tuple[int, ...] = (1, 2, 3, 5, 10)) -> str:
     """How high a tau the phase's noise allows, by the number of seeds averaged per architecture on both sides."""
-    by_name = load_phase(phase)
+    scores = frozen_scores(phase)
     val, metric, rule = CHOSEN
-    pairs = np.array([signal_and_truth(s[0], VAL_SETS[val], tuple(s[0]["split"]["test"]), metric, rule)
-                      for s in by_name.values() if 0 in s]) * 100
+    pairs = np.array([s[0] for s in scores.values() if 0 in s])
     total = {"signal": float(np.var(pairs[:, 0], ddof=1)), "truth": float(np.var(pairs[:, 1], ddof=1))}
-    noise, source, dof = seed_variances(phase)
+    noise, source, dof = seed_variances(scores, phase)
     lines = [f"# Noise ceiling of the selection study's `{phase}` phase", "",
              "Generated by `python tools/selection_study.py ceiling`; do not edit.", "",
              f"Signal: {val} {metric.replace('_', '-')}, {rule.replace('_', ' ')}; truth: held-out macro-F1 of the "
@@ -418,7 +400,7 @@ def ceiling_markdown(phase: str = "confirm", seeds: tuple[int, ...] = (1, 2, 3, 
     for k in seeds:
         rs, rt, tau = ceiling_for(total, noise, k)
         lines.append(f"| {k} | {rs:.2f} | {rt:.2f} | {tau:+.2f} |")
-    pooled_total = all_seeds_total_variance(phase, noise)
+    pooled_total = all_seeds_total_variance(scores, noise)
     if pooled_total:
         shares = [reliability(pooled_total[side], noise[side], 1) for side in ("signal", "truth")]
         ceilings = ", ".join(f"{ceiling_for(pooled_total, noise, k)[2]:+.2f} at {k}" for k in seeds)
@@ -455,7 +437,7 @@ def analysis_markdown(rows: list[dict[str, Any]]) -> str:
              "Generated by `python tools/selection_study.py analyse` from `docs/protocol-v2/runs/`; do not edit.",
              "Architectures per phase: " + ", ".join(f"{k} {v}" for k, v in sorted(n.items())) + ".", "",
              f"Protocol v2's frozen signal ({', '.join(CHOSEN)}): " + "; ".join(
-                 f"{row['phase']} tau {row['tau']:+.3f} (p {row.get('p', float('nan')):.3f}, n = {row['n_archs']})"
+                 f"{row['phase']} tau {row['tau']:+.3f} (p {row['p']:.3f}, n = {row['n_archs']})"
                  for row in sorted(frozen, key=lambda r: str(r["phase"]))) + ". A `<phase> xk` column averages k "
              "seeds per architecture on both sides.", "",
              "| validation records | metric | weights | " + " | ".join(f"tau {c}" for c in columns) + " |",
