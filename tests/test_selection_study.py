@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import sys
 from pathlib import Path
@@ -138,3 +139,14 @@ def test_all_seeds_variance_removes_the_seed_noise_left_in_architecture_means() 
     assert got["signal"] > noise["signal"] and got["truth"] == pytest.approx(noise["truth"])  # truth: all noise
     phase["d"] = {0: np.array([50.0, 50.0])}  # one architecture with a single seed
     assert study.all_seeds_total_variance(phase, noise) is None
+
+
+def test_publish_writes_the_generated_report_and_prints_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(study, "OUT", tmp_path)
+    (tmp_path / "r.md").write_text("old\n")
+    assert study.publish("r.md", "# new\n") == 0
+    assert (tmp_path / "r.md").read_text() == "# new\n" and capsys.readouterr().out == "# new\n\n"
+    parser = argparse.ArgumentParser()
+    study.add_data_options(parser)
+    assert vars(parser.parse_args(["--data-root", "d"])) == {"data_root": "d", "cache_dir": None}

@@ -128,6 +128,19 @@ def architecture_pool(n_per_family: int = 7, seed: int = 0) -> list[dict[str, An
     return pool
 
 
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """``--data-root`` and ``--cache-dir``, as every study's training command takes them."""
+    parser.add_argument("--data-root")
+    parser.add_argument("--cache-dir")
+
+
+def publish(name: str, text: str) -> int:
+    """Write a generated report to ``OUT / name`` (atomically) and print it; returns the command's exit code, 0."""
+    atomic_write_text(OUT / name, text)
+    print(text)
+    return 0
+
+
 def load_records(data_root: Path, cache_dir: Path) -> dict[str, np.ndarray]:
     """Every DS1 and DS2 beat (inputs, labels, records) from the dataset's own cache."""
     bundle = MITBIH().load(data_root, cache_dir)
@@ -453,8 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("develop", "confirm"):
         p = sub.add_parser(name)
-        p.add_argument("--data-root")
-        p.add_argument("--cache-dir")
+        add_data_options(p)
         p.add_argument("--epochs", type=int, default=STUDY_EPOCHS)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--only", help="one architecture of the pool by name")
@@ -472,10 +484,7 @@ def main(argv: list[str] | None = None) -> int:
             print(entry["name"], entry["params"])
         return 0
     if args.command == "ceiling":
-        text = ceiling_markdown()
-        atomic_write_text(OUT / "ceiling.md", text)
-        print(text)
-        return 0
+        return publish("ceiling.md", ceiling_markdown())
     if args.command == "analyse":
         rows = analyse(["develop1", "develop2", "confirm"])
         atomic_write_text(OUT / "analysis.json", json.dumps(rows, indent=1) + "\n")

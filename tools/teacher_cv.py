@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import selection_study as study
 import teacher_study
 
-from benchmark.atomic import atomic_write_bytes, atomic_write_text
+from benchmark.atomic import atomic_write_bytes
 from benchmark.engine import Engine, Objective, TensorSplit
 from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.paths import resolve_cache_dir, resolve_data_root
@@ -335,16 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--candidate", required=True, action="append")
     p.add_argument("--fold", type=int, choices=sorted(FOLDS), action="append")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-root")
-    p.add_argument("--cache-dir")
+    study.add_data_options(p)
     sub.add_parser("report")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.command == "report":
-        text = report()
-        atomic_write_text(study.OUT / "teacher-cv.md", text)
-        print(text)
-        return 0
+        return study.publish("teacher-cv.md", report())
     try:
         names = [candidate(n).name for n in args.candidate]
     except ValueError as err:

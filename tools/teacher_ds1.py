@@ -42,7 +42,6 @@ import selection_study as study
 import teacher_cv
 import teacher_study
 
-from benchmark.atomic import atomic_write_text
 from benchmark.engine import Engine, TensorSplit
 from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.paths import resolve_cache_dir, resolve_data_root
@@ -235,19 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("train")
     p.add_argument("--seed", type=int, choices=SEEDS, action="append", required=True)
     p.add_argument("--member", type=int, choices=range(MEMBERS), action="append")
-    p.add_argument("--data-root")
-    p.add_argument("--cache-dir")
-    c = sub.add_parser("calibrate")
-    c.add_argument("--data-root")
-    c.add_argument("--cache-dir")
+    study.add_data_options(p)
+    study.add_data_options(sub.add_parser("calibrate"))
     sub.add_parser("report")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.command == "report":
-        text = report()
-        atomic_write_text(study.OUT / "teacher-ds1.md", text)
-        print(text)
-        return 0
+        return study.publish("teacher-ds1.md", report())
     cache_dir = resolve_cache_dir(args.cache_dir)
     data = study.load_records(resolve_data_root(args.data_root), cache_dir)
     if args.command == "calibrate":

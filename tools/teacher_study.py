@@ -226,17 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("develop")
     p.add_argument("--fold", type=int, choices=sorted(study.PSEUDO_TEST), required=True)
     p.add_argument("--recipe", choices=sorted(RECIPES), required=True, action="append")
-    p.add_argument("--data-root")
-    p.add_argument("--cache-dir")
+    study.add_data_options(p)
     p.add_argument("--seed", type=int, default=0)
     sub.add_parser("report")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.command == "report":
-        text = report()
-        atomic_write_text(study.OUT / "teacher.md", text)
-        print(text)
-        return 0
+        return study.publish("teacher.md", report())
     data = study.load_records(resolve_data_root(args.data_root), resolve_cache_dir(args.cache_dir))
     for name in args.recipe:
         develop(args.fold, name, data, args.seed)
