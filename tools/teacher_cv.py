@@ -190,11 +190,12 @@ def complete_seeds(name: str) -> list[int]:
     return sorted(seed for seed, folds in stored(name).items() if set(folds) == set(FOLDS))
 
 
-def patient_confusions(logits: np.ndarray, y: np.ndarray, record: np.ndarray) -> np.ndarray:
-    """(22, K, K) confusion per DS1 record (rows true), in ``DS1`` order."""
+def patient_confusions(logits: np.ndarray, y: np.ndarray, record: np.ndarray,
+                        records: tuple[int, ...] = DS1) -> np.ndarray:
+    """(patients, K, K) confusion per record of ``records`` (rows true), in that order; DS1's 22 by default."""
     pred = logits.argmax(1)
-    out = np.zeros((len(DS1), len(CLASSES), len(CLASSES)))
-    for i, rec in enumerate(DS1):
+    out = np.zeros((len(records), len(CLASSES), len(CLASSES)))
+    for i, rec in enumerate(records):
         m = record == rec
         np.add.at(out[i], (y[m], pred[m]), 1)
     return out

@@ -97,12 +97,7 @@ def train(seed: int, member: int, data: dict[str, np.ndarray]) -> Path:
 # -- report ---------------------------------------------------------------------------------------------------------
 def by_patient(logits: np.ndarray, y: np.ndarray, record: np.ndarray) -> np.ndarray:
     """(22, K, K) confusion per DS2 patient (rows true), in ``DS2`` order."""
-    pred = logits.argmax(1)
-    out = np.zeros((len(DS2), len(CLASSES), len(CLASSES)))
-    for i, rec in enumerate(DS2):
-        m = record == rec
-        np.add.at(out[i], (y[m], pred[m]), 1)
-    return out
+    return teacher_cv.patient_confusions(logits, y, record, DS2)
 
 
 def ensemble_confusions() -> tuple[list[int], np.ndarray]:
