@@ -38,6 +38,12 @@ from datasets.base import DataView
 TeacherProvider = Callable[[int], Teacher]  # teacher seed -> trained teacher from the shared store
 
 
+
+def member_seed(seed: int, offset: int) -> int:
+    """The store seed of ensemble member ``offset`` of a run's ``seed`` (member 0 is the seed's own teacher)."""
+    return seed + 1000 * offset
+
+
 @dataclass
 class RunContext:
     """Passed to ``Method.search`` and ``Method.distill``; methods reach nothing outside it."""
@@ -83,7 +89,7 @@ class RunContext:
 
     def teacher(self, offset: int = 0) -> Teacher:
         """The shared teacher for this run's seed (``offset`` > 0: further ensemble members)."""
-        return self.teacher_provider(self.seed + 1000 * offset)
+        return self.teacher_provider(member_seed(self.seed, offset))
 
     def ensemble(self) -> list[Teacher]:
         """The ``protocol.ensemble_size`` members of the ensemble teacher (offsets 0..M-1 of ``teacher``); like the

@@ -93,7 +93,7 @@ def build_context(job: Job, bundle: DatasetBundle, device: torch.device) -> RunC
     student = build_model(protocol.budget.default_student, view.input_shape[0], view.n_classes)
     student_macs, n_train = count_macs(student, view.input_shape), len(view.train)
     holder: dict[str, RunContext] = {}
-    source = TeacherSource(TeacherStore(Path(job.cache_dir) / "teachers"), view, data_key, protocol,
+    source = TeacherSource(TeacherStore.in_cache(job.cache_dir), view, data_key, protocol,
                            lambda: holder["ctx"])
     engine = Engine(device, progress=epoch_callback(job.progress, job.key.label()))
     ctx = RunContext(protocol=protocol, data=view, engine=engine, seed=job.key.seed, teacher_provider=source,

@@ -93,6 +93,11 @@ class TeacherStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
+    @classmethod
+    def in_cache(cls, cache_dir: Path | str) -> TeacherStore:
+        """The store inside a cache folder (``--cache-dir``), where the runner keeps it."""
+        return cls(Path(cache_dir) / "teachers")
+
     def teacher_id(self, dataset: str, split: str, data_key: str, arch: ArchSpec, recipe: TrainRecipe,
                    seed: int) -> str:
         return stable_hash({"dataset": dataset, "split": split, "data": data_key, "arch": arch.to_dict(),
@@ -103,7 +108,7 @@ class TeacherStore:
             n_classes: int) -> Teacher:
         """Load the teacher, training and storing it first if it is not in the store."""
         tid = self.teacher_id(dataset, split, data_key, arch, recipe, seed)
-        folder = self.root / dataset / split / tid
+        folder = self.folder(dataset, split, tid)
         # training or loading leaves the caller's random state alone: a run does not depend on the store's state
         with torch.random.fork_rng(devices=[]), self._lock(folder):
             args = (folder, tid, arch, seed, in_channels, n_classes, engine.device)
@@ -118,6 +123,20 @@ class TeacherStore:
                 return self._load(*args)
             except _Damaged as problem:
                 raise TeacherCacheError(f"teacher cache {folder}: unusable right after a rebuild ({problem})") from None
+
+    def folder(self, dataset: str, split: str, teacher_id: str) -> Path:
+        """Where the entry ``teacher_id`` of (dataset, split) lives."""
+        return self.root / dataset / split / teacher_id
+
+    def load_stored(self, dataset: str, split: str, teacher_id: str, arch: ArchSpec, seed: int, in_channels: int,
+                    n_classes: int) -> Teacher:
+        """A teacher already in the store, on the CPU, checked against its sha256s; nothing is trained.
+        ``TeacherCacheError`` naming its folder if it is missing or damaged."""
+        folder = self.folder(dataset, split, teacher_id)
+        try:
+            return self._load(folder, teacher_id, arch, seed, in_channels, n_classes, torch.device("cpu"))
+        except _Damaged as problem:
+            raise TeacherCacheError(f"teacher cache {folder}: {problem}") from None
 
     def _train_and_store(self, folder: Path, tid: str, arch: ArchSpec, recipe: TrainRecipe, seed: int,
                          train: TensorSplit, val: TensorSplit, engine: Engine, val_metrics_fn: Any,

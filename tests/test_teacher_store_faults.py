@@ -77,3 +77,22 @@ def test_a_damaged_entry_is_rebuilt_with_one_warning_naming_its_folder(
     with caplog.at_level(logging.WARNING, logger="benchmark.teachers"):
         prepare_teacher(_job(tmp_path))  # healed: no warning the next time
     assert not caplog.records
+
+
+def test_load_stored_reads_a_verified_entry_and_names_the_folder_of_a_missing_or_damaged_one(
+        tmp_path: Path, stored: tuple[Path, dict[str, torch.Tensor]]) -> None:
+    folder, logits = stored
+    meta = json.loads((folder / "meta.json").read_text())
+    store = teachers.TeacherStore.in_cache(tmp_path / "cache")
+    assert store.folder("synthetic", "fixed", folder.name) == folder
+    arch = teachers.ArchSpec.from_dict(meta["arch"])
+    in_channels = next(iter(torch.load(folder / "model.pt", weights_only=True).values())).shape[1]
+    teacher = store.load_stored("synthetic", "fixed", folder.name, arch, meta["seed"], in_channels,
+                                logits["train"].shape[1])
+    assert teacher.teacher_id == folder.name and torch.equal(teacher.train_logits, logits["train"])
+    with pytest.raises(teachers.TeacherCacheError, match=r"teacher cache .*nope: no meta.json"):
+        store.load_stored("synthetic", "fixed", "nope", arch, 0, in_channels, logits["train"].shape[1])
+    (folder / "logits.pt").write_bytes(b"damaged")
+    with pytest.raises(teachers.TeacherCacheError, match=rf"teacher cache {folder}: .*logits.pt"):
+        store.load_stored("synthetic", "fixed", folder.name, arch, meta["seed"], in_channels,
+                          logits["train"].shape[1])

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -86,6 +87,20 @@ class Candidate:
     recipe: TrainRecipe
     teacher: str | None = None  # for kd:<recipe>: the teacher candidate whose training-beat logits it distils
     recipe_name: str | None = None  # for teacher:<recipe>: the teacher_study recipe
+
+    def fit(self, engine: Engine, split: TensorSplit, in_channels: int, seed: int) -> tuple[nn.Module, float]:
+        """A fresh network seeded ``seed`` trained on ``split`` with the candidate's recipe, nothing selected (the
+        scorer is a constant); the network and the training's wall seconds."""
+        torch.manual_seed(seed)
+        model = build_model(self.arch, in_channels, len(CLASSES))
+        start = time.perf_counter()
+        engine.fit(model, self.objective(), split, self.recipe, scorer=lambda _m: 0.0, seed=seed)
+        return model, time.perf_counter() - start
+
+    def recipe_record(self) -> dict[str, Any]:
+        """The recipe as stored in a run's meta, with a teacher recipe's augmentation."""
+        augment = teacher_study.RECIPES[self.recipe_name].augment if self.recipe_name else None
+        return self.recipe.__dict__ | {"augment": augment.to_dict() if augment else None}
 
     def objective(self) -> Objective:
         if self.teacher is not None:
@@ -153,11 +168,7 @@ def train(name: str, fold: int, seed: int, data: dict[str, np.ndarray], cache_di
         if not source.exists():
             raise FileNotFoundError(f"{source}: missing; train {chosen.teacher} on fold {fold} (seed {seed}) first")
         split = split.with_extras(teacher_logits=torch.load(source))
-    torch.manual_seed(seed)
-    model = build_model(chosen.arch, train_split.x.shape[1], len(CLASSES))
-    start = time.perf_counter()
-    engine.fit(model, chosen.objective(), split, chosen.recipe, scorer=lambda _m: 0.0, seed=seed)
-    wall = time.perf_counter() - start
+    model, wall = chosen.fit(engine, split, train_split.x.shape[1], seed)
     if chosen.recipe_name is not None:  # a teacher: keep its logits of the un-augmented training beats for kd:
         target = train_logits_path(cache_dir, name, fold, seed)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -165,10 +176,9 @@ def train(name: str, fold: int, seed: int, data: dict[str, np.ndarray], cache_di
         torch.save(engine.predict(model, split.x), buffer)
         atomic_write_bytes(target, buffer.getvalue())
     logits = engine.predict(model, torch.as_tensor(held_out.x)).numpy()
-    augment = teacher_study.RECIPES[chosen.recipe_name].augment if chosen.recipe_name else None
     meta = {"candidate": name, "fold": fold, "seed": seed, "train_records": training_records(fold),
-            "held_out": FOLDS[fold], "arch": chosen.arch.to_dict(), "recipe": chosen.recipe.__dict__ | {
-                "augment": augment.to_dict() if augment else None}, "teacher": chosen.teacher,
+            "held_out": FOLDS[fold], "arch": chosen.arch.to_dict(), "recipe": chosen.recipe_record(),
+            "teacher": chosen.teacher,
             "teacher_recipe": chosen.recipe_name, "wall_s": wall}
     save_run(path, logits, held_out, meta)
     print(f"teacher-cv {path.name}: {wall:.0f} s", flush=True)
