@@ -89,8 +89,15 @@ def test_report_scores_the_ensembles_and_applies_round_6s_rule(tmp_path: Path, m
     text = ds1.report(cell)
     assert f"part B's teacher condition is **{verdict}**" in text
     assert "| ensemble, 22 DS1 records (round 6) | 22 (DS1) | 0, 1, 2, 3, 4 |" in text
-    assert "| record 232 S Se |" in text and f"| {10 * teacher_s:.1f} | +" in text  # 232's S Se, then Δ
+    assert "| record 232 S Se | V Se / +P |" in text
+    assert f"| {10 * teacher_s:.1f} | 100.0 / 100.0 |" in text  # 232's S Se, then V Se / +P (every V beat right)
     lines = text.splitlines()
+    row = next(line for line in lines if line.startswith("| ensemble, 22 DS1 records"))
+    assert row.split(" | ")[-1].startswith("+")  # Δ vs the CE student: at least level in every case here
     margin = next(line for line in lines if line.startswith("- Over the CE student"))
     assert ("-> **met**" in margin) == (teacher_s == 9)
     assert any(line.startswith("- Over `vanilla_kd` (5 seeds") for line in lines)
+    # the pre-registered comparison with the 14-record ensemble, and each patient's S Se and false alarms per seed
+    paired = next(line for line in lines if line.startswith("Paired over DS2's patients, seeds 0, 1, 2, 3, 4:"))
+    assert paired.split(": ")[1].startswith("+") == (teacher_s > 5)
+    assert f"| 232 | 10 | {10 * teacher_s} % · 0 | 50 % · 0 | 30 % · 0 |" in lines

@@ -164,6 +164,30 @@ def shown(path: Path) -> str:
     return (path.relative_to(REPO) if path.is_relative_to(REPO) else path).as_posix()
 
 
+def more_patients(candidate: np.ndarray, others: dict[str, np.ndarray], seeds: list[int],
+                  protocol_ensemble: np.ndarray) -> list[str]:
+    """What the eight extra training patients changed: the paired difference to the 14-record ensemble (same seeds),
+    and per DS2 patient with S beats, each row's S Se and false S alarms per seed (seeds pooled)."""
+    comp = compare_patients(candidate, protocol_ensemble, "macro_f1", SCORED)
+    k = CLASSES.index("S")
+    rows = {"round 6": candidate, **others}
+    lines = ["## More patients: the 22-record ensemble against the 14-record one", "",
+             f"Paired over DS2's patients, seeds {', '.join(map(str, seeds))}: {100 * comp.diff:+.1f} macro-F1 points "
+             f"(CI {100 * comp.low:+.1f} to {100 * comp.high:+.1f}, p {comp.p:.2f}).", "",
+             "| patient | S beats | " + " | ".join(f"{name}: S Se · false S per seed" for name in rows) + " |",
+             "|---|---:|" + "---:|" * len(rows)]
+    for i, patient in enumerate(PATIENTS):
+        support = int(candidate[0, i, k].sum())
+        if support == 0:
+            continue
+        cells = []
+        for conf in rows.values():
+            found, alarms = conf[:, i, k, k].sum(), conf[:, i, :, k].sum() - conf[:, i, k, k].sum()
+            cells.append(f"{100 * found / conf[:, i, k].sum():.0f} % · {alarms / len(conf):.0f}")
+        lines.append(f"| {patient} | {support} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def report(release: Path = RELEASE) -> str:
     seeds, candidate = ensemble_confusions()
     rows = release_rows(release)
@@ -173,7 +197,7 @@ def report(release: Path = RELEASE) -> str:
              "over DS2's 22 patients, with its patient-bootstrap CI and permutation p-value "
              f"(`benchmark.stats.compare_patients`). Release rows: the committed records in `{shown(release)}`.",
              "", "| row | training records | seeds | macro-F1 per seed | mean ± sd | S Se / +P | record 232 S Se | "
-                 "Δ vs CE student |", "|---|---|---|---|---:|---:|---:|---:|"]
+                 "V Se / +P | accuracy | Δ vs CE student |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     table = {"ensemble, 22 DS1 records (round 6)": ("22 (DS1)", seeds, candidate)} if seeds else {}
     for name in (*REFERENCE_ROWS[::-1], *(n for n in rows if n not in REFERENCE_ROWS)):
         if rows.get(name):
@@ -185,13 +209,19 @@ def report(release: Path = RELEASE) -> str:
         f1 = 100 * per_seed_f1(conf)
         s_se, s_ppv = class_rates(conf, "S")
         se_232, _ = class_rates(conf[:, [at_232]], "S")
+        v_se, v_ppv = class_rates(conf, "V")
+        accuracy = 100 * score_confusions(conf.sum(axis=1), "accuracy", SCORED).mean()
         delta = "–"
         if name != "student" and all(s in student for s in row_seeds):
             comp = compare_patients(conf, row_confusions(student, row_seeds), "macro_f1", SCORED)
             delta = f"{100 * comp.diff:+.1f} [{100 * comp.low:+.1f}, {100 * comp.high:+.1f}] p={comp.p:.2f}"
         sd = f"{f1.std(ddof=1):.1f}" if len(f1) > 1 else "–"
         lines.append(f"| {name} | {records} | {', '.join(map(str, row_seeds))} | {' / '.join(f'{v:.1f}' for v in f1)} "
-                     f"| {f1.mean():.1f} ± {sd} | {s_se:.1f} / {s_ppv:.1f} | {se_232:.1f} | {delta} |")
+                     f"| {f1.mean():.1f} ± {sd} | {s_se:.1f} / {s_ppv:.1f} | {se_232:.1f} | {v_se:.1f} / {v_ppv:.1f} "
+                     f"| {accuracy:.1f} | {delta} |")
+    if seeds and rows.get("ensemble"):
+        lines += ["", *more_patients(candidate, {n: table[n][2] for n in ("ensemble", "student") if n in table},
+                                     seeds, row_confusions(rows["ensemble"], seeds))]
     lines += ["", "## Round 6's rule applied (docs/protocol-v2.md section 5)", "", *rule(seeds, candidate, rows), ""]
     return "\n".join(lines) + "\n"
 
