@@ -26,6 +26,7 @@ from benchmark.estimate import teacher_train_wall_s
 from benchmark.metrics import metrics_from_confusion
 from benchmark.record_versions import current_records
 from benchmark.results import RunResult
+from benchmark.scores import SCORABLE
 
 MIN_SEEDS = 3  # fewer seeds: listed in their own table, never ranked
 BASELINES = ("vanilla_kd", "student")  # every row is compared with these, on common seeds
@@ -350,7 +351,7 @@ def _scorable(runs: pd.DataFrame) -> tuple[str, list[int]] | None:
     if len(metrics) != 1 or len(classes) != 1 or len(scored) != 1:
         return None
     metric, (order,), (chosen,) = metrics.pop(), classes, scored
-    if metric not in stats.SCORABLE or not order:
+    if metric not in SCORABLE or not order:
         return None
     return metric, [order.index(c) for c in chosen]
 

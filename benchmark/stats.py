@@ -4,7 +4,8 @@ Why patients. Test beats (MIT-BIH) and epochs (Sleep-EDF) of one patient are str
 generalises is the patient (the DS2 records, the held-out subjects), so every interval and test here resamples or
 permutes whole patients, using the per-patient test confusion matrices each record stores
 (``RunResult.test_confusion_by_group``). The statistic is always the quantity the table shows: the mean over seeds of
-the main metric, each seed scored from the sum of its (resampled) patients' confusion matrices; one resample draws
+the main metric, each seed scored from its (resampled) patients' confusion matrices (``benchmark.scores``: summed for
+a pooled score, weighed patient by patient for a patient-level one); one resample draws
 the same patients for every seed, so seeds stay paired. Training noise is the ``std`` over seeds beside it.
 
 - ``patient_interval``: 95 % percentile bootstrap over patients (``scipy.stats.bootstrap``).
@@ -35,10 +36,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from benchmark.scores import score_patients
+
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
 RNG_SEED = 20260
-SCORABLE = ("macro_f1", "accuracy", "kappa")  # metrics computable from a confusion matrix here
 PATIENTS, SEEDS, NONE = "patients", "seeds", "none"  # what an interval or test resampled
 _BATCH = 200  # resamples per vectorised call (bounds memory: batch x seeds x patients x classes^2)
 
@@ -64,34 +66,6 @@ class Comparison:
     n_pairs: int = 0
 
 
-def score_confusions(confusion: np.ndarray, metric: str, scored: Sequence[int]) -> np.ndarray:
-    """``metric`` of each confusion matrix in ``confusion`` (shape ``(..., K, K)``, rows true, columns predicted).
-
-    ``macro_f1`` averages the per-class F1 over the ``scored`` class indices (F1 0 for a class neither present nor
-    predicted, as ``benchmark.metrics``); ``accuracy``; ``kappa`` (Cohen's; 0 where chance agreement is 1).
-    """
-    conf = np.asarray(confusion, dtype=float)
-    total = conf.sum(axis=(-2, -1))
-    diag = np.diagonal(conf, axis1=-2, axis2=-1)
-    if metric == "accuracy":
-        return _divide(diag.sum(axis=-1), total)
-    if metric == "macro_f1":
-        true, pred = conf.sum(axis=-1), conf.sum(axis=-2)
-        f1 = _divide(2 * diag, true + pred)
-        return f1[..., list(scored)].mean(axis=-1)
-    if metric == "kappa":
-        observed = _divide(diag.sum(axis=-1), total)
-        chance = _divide((conf.sum(axis=-1) * conf.sum(axis=-2)).sum(axis=-1), total**2)
-        return _divide(observed - chance, 1 - chance)
-    raise ValueError(f"metric {metric!r} cannot be scored from a confusion matrix (one of {', '.join(SCORABLE)})")
-
-
-def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den, 0 where den is 0."""
-    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
-    return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den != 0)
-
-
 def patient_array(per_seed: Sequence[Mapping[str, Sequence[Sequence[int]]]], patients: Sequence[str],
                   n_classes: int) -> np.ndarray:
     """The seeds' per-patient confusions as an array ``(seeds, patients, K, K)``; a patient a seed lacks is zeros."""
@@ -104,9 +78,9 @@ def patient_array(per_seed: Sequence[Mapping[str, Sequence[Sequence[int]]]], pat
 
 
 def _seed_mean_score(conf: np.ndarray, idx: np.ndarray, metric: str, scored: Sequence[int]) -> np.ndarray:
-    """Mean over seeds of ``metric`` with patients ``idx`` (``(..., P)`` indices) summed; conf is (S, P, K, K)."""
+    """Mean over seeds of ``metric`` of the patients ``idx`` (``(..., P)`` indices); conf is (S, P, K, K)."""
     picked = conf[:, np.asarray(idx, dtype=np.int64)]  # (S, ..., P, K, K)
-    return score_confusions(picked.sum(axis=-3), metric, scored).mean(axis=0)
+    return score_patients(picked, metric, scored).mean(axis=0)
 
 
 def patient_interval(conf: np.ndarray, metric: str, scored: Sequence[int], n_resamples: int = N_RESAMPLES,
@@ -142,8 +116,7 @@ def compare_patients(a: np.ndarray, b: np.ndarray, metric: str, scored: Sequence
     """Method ``a`` minus baseline ``b`` (each (S, P, K, K), seeds and patients aligned): paired patient bootstrap
     CI and a paired permutation test over patients."""
     n_seeds, n_patients = a.shape[:2]
-    diff = float(np.mean(score_confusions(a.sum(axis=1), metric, scored) - score_confusions(b.sum(axis=1), metric,
-                                                                                            scored)))
+    diff = float(np.mean(score_patients(a, metric, scored) - score_patients(b, metric, scored)))
     if n_patients < 2:
         return Comparison(diff=diff, test=NONE, n_pairs=n_seeds)
     stacked = np.concatenate([a, b], axis=1)  # patient i of a at i, of b at n_patients + i

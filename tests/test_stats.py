@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score
 
-from benchmark import stats
+from benchmark import scores, stats
 
 K = 4
 
@@ -29,16 +29,16 @@ def test_scores_match_scikit_learn() -> None:
     pred[:200] = true[:200]
     conf = np.zeros((K, K))
     np.add.at(conf, (true, pred), 1)
-    assert stats.score_confusions(conf, "macro_f1", range(K)) == pytest.approx(f1_score(true, pred, average="macro"))
-    assert stats.score_confusions(conf, "kappa", range(K)) == pytest.approx(cohen_kappa_score(true, pred))
-    assert stats.score_confusions(conf, "accuracy", range(K)) == pytest.approx(np.mean(true == pred))
+    assert scores.score_confusions(conf, "macro_f1", range(K)) == pytest.approx(f1_score(true, pred, average="macro"))
+    assert scores.score_confusions(conf, "kappa", range(K)) == pytest.approx(cohen_kappa_score(true, pred))
+    assert scores.score_confusions(conf, "accuracy", range(K)) == pytest.approx(np.mean(true == pred))
     with pytest.raises(ValueError, match="'auroc' cannot be scored"):
-        stats.score_confusions(conf, "auroc", range(K))
+        scores.score_confusions(conf, "auroc", range(K))
 
 
 def test_patient_bootstrap_interval_brackets_the_mean_and_is_reproducible() -> None:
     conf = _patients(0.7, seed=1)
-    mean = np.mean(stats.score_confusions(conf.sum(axis=1), "macro_f1", range(K)))
+    mean = np.mean(scores.score_confusions(conf.sum(axis=1), "macro_f1", range(K)))
     interval = stats.patient_interval(conf, "macro_f1", range(K))
     assert interval.kind == "patients" and interval.low < mean < interval.high
     assert interval.high - interval.low < 0.1
@@ -51,8 +51,8 @@ def test_paired_comparison_covers_a_known_difference() -> None:
     for replicate in range(10):
         better, worse = _patients(0.8, seed=10 + replicate), _patients(0.5, seed=100 + replicate)
         result = stats.compare_patients(better, worse, "accuracy", range(K), n_resamples=500)
-        observed = np.mean(stats.score_confusions(better.sum(axis=1), "accuracy", range(K))
-                           - stats.score_confusions(worse.sum(axis=1), "accuracy", range(K)))
+        observed = np.mean(scores.score_confusions(better.sum(axis=1), "accuracy", range(K))
+                           - scores.score_confusions(worse.sum(axis=1), "accuracy", range(K)))
         assert result.diff == pytest.approx(observed) and result.low < observed < result.high
         assert result.p < 0.01 and result.test == "paired permutation over patients" and result.n_pairs == 3
         covered += result.low < known < result.high

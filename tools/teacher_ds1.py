@@ -48,7 +48,8 @@ from benchmark.nn.ensemble import mean_probability_logits
 from benchmark.paths import resolve_cache_dir, resolve_data_root
 from benchmark.protocol import DEFAULT_BUDGET, make_protocol
 from benchmark.results import RunResult, read_result
-from benchmark.stats import compare_patients, patient_array, score_confusions
+from benchmark.scores import score_confusions
+from benchmark.stats import compare_patients, patient_array
 from benchmark.teachers import TeacherStore
 from datasets.mitbih import CLASSES, DS1, DS2, SCORED_CLASSES
 

@@ -1,0 +1,165 @@
+"""The primary-score study of issue 31, part B (docs/evaluation.md): four candidate scores judged on DS1 evidence.
+
+- E1: the teacher study's DS1 cross-validation (``tools/teacher_cv.py``, round 5): 22 out-of-fold DS1 patients,
+  five models x seeds 0-2.
+- E2: the selection study's ``confirm`` runs (``tools/selection_study.py``): 22 architectures x seeds 0-2, scored on
+  their eight validation (``V8``) patients at the final epoch. Their DS2 scores are not read.
+
+For each candidate and evidence set: seed sd, between-model sd, discriminability D (their ratio), patient influence I
+(mean over model and seed of the largest leave-one-patient-out change) and rank stability; then the rule written in
+docs/evaluation.md before any of this was computed. Nothing trains; nothing reads DS2.
+
+    python tools/score_study.py          # -> docs/evaluation/score-study.md and .json (generated)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats as sps
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import selection_study
+import teacher_cv
+
+from benchmark.atomic import atomic_write_text
+from benchmark.influence import leave_one_out
+from benchmark.scores import score_patients
+from datasets.mitbih import CLASSES, SCORED_CLASSES, VAL_RECORDS
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "evaluation"
+CANDIDATES = ("macro_f1", "macro_f1_patients", "macro_f1_capped", "balanced_se_patients")
+TITLES = {"macro_f1": "pooled macro-F1", "macro_f1_patients": "patient-weighted macro-F1",
+          "macro_f1_capped": "capped macro-F1", "balanced_se_patients": "per-patient balanced sensitivity"}
+FAITHFULNESS = ("macro_f1_patients", "macro_f1_capped", "balanced_se_patients")  # the rule's tie-break order
+E1_MODELS = ("student", "teacher:reg_aug_bal100", "teacher:medium_sep_bal100", "kd:reg_aug_bal100",
+             "kd:medium_sep_bal100")
+SEEDS = (0, 1, 2)
+SCORED = [CLASSES.index(c) for c in SCORED_CLASSES]
+INFLUENCE_SHARE = 2 / 3  # rule 1: at most this share of the pooled score's patient influence on E1
+VETO_SHARE = 0.5  # rule 2: D at least this share of the pooled score's D, on E1 and on E2
+TIE_SHARE = 0.15  # rule 3: within this share of the best D counts as equally good
+
+
+@dataclass(frozen=True)
+class Measures:
+    """One candidate on one evidence set (scores in points)."""
+
+    seed_sd: float
+    between_sd: float
+    discriminability: float
+    influence: float
+    rank_stability: float
+    mean: float
+
+
+def e1_confusions() -> np.ndarray:
+    """(models, seeds, 22 patients, K, K): out-of-fold confusions of the E1 models."""
+    out = []
+    for name in E1_MODELS:
+        scored = teacher_cv.confusions(name)
+        if scored is None or list(scored[0]) != list(SEEDS):
+            raise SystemExit(f"teacher-cv runs of {name} are incomplete (seeds {SEEDS} on every fold needed)")
+        out.append(scored[1])
+    return np.stack(out)
+
+
+def e2_confusions() -> tuple[list[str], np.ndarray]:
+    """Architecture names and (architectures, seeds, 8 V8 patients, K, K) at the final epoch's weights."""
+    runs = selection_study.load_phase("confirm")
+    names = sorted(n for n, seeds in runs.items() if set(SEEDS) <= set(seeds))
+    records = [str(r) for r in VAL_RECORDS]
+    conf = np.array([[[runs[n][s]["epochs"][-1]["raw"][r]["confusion"] for r in records] for s in SEEDS]
+                     for n in names], dtype=float)
+    return names, conf
+
+
+def measures(conf: np.ndarray, metric: str) -> Measures:
+    """The docs/evaluation.md measures of ``metric`` over ``conf`` (models, seeds, patients, K, K)."""
+    scores = 100 * np.stack([score_patients(m, metric, SCORED) for m in conf])  # (models, seeds)
+    n_seeds = scores.shape[1]
+    seed_var = float(np.mean(np.var(scores, axis=1, ddof=1)))
+    between_var = max(0.0, float(np.var(scores.mean(axis=1), ddof=1)) - seed_var / n_seeds)
+    seed_sd, between_sd = math.sqrt(seed_var), math.sqrt(between_var)
+    loo = 100 * np.stack([leave_one_out(m, metric, SCORED) for m in conf])  # (models, seeds, patients)
+    influence = float(np.mean(np.max(np.abs(loo - scores[..., None]), axis=-1)))
+    means, loo_means = scores.mean(axis=1), loo.mean(axis=1)  # (models,), (models, patients)
+    taus = [sps.kendalltau(means, loo_means[:, p]).statistic for p in range(loo.shape[-1])]
+    return Measures(seed_sd, between_sd, between_sd / seed_sd if seed_sd > 0 else math.nan, influence,
+                    float(np.nanmin(taus)), float(scores.mean()))
+
+
+def apply_rule(e1: Mapping[str, Measures], e2: Mapping[str, Measures]) -> tuple[str, list[str]]:
+    """The chosen primary score and the rule's steps as sentences (docs/evaluation.md, 'The rule')."""
+    pooled1, pooled2 = e1["macro_f1"], e2["macro_f1"]
+    steps, remaining = [], []
+    for name in FAITHFULNESS:
+        limit = INFLUENCE_SHARE * pooled1.influence
+        if e1[name].influence > limit:
+            steps.append(f"{TITLES[name]}: not eligible, E1 influence {e1[name].influence:.2f} > {limit:.2f}")
+            continue
+        vetoed = [label for label, mine, pooled in (("E1", e1[name], pooled1), ("E2", e2[name], pooled2))
+                  if pooled.discriminability > 0 and not mine.discriminability >= VETO_SHARE * pooled.discriminability]
+        if vetoed:
+            steps.append(f"{TITLES[name]}: eligible, passed over: D below {VETO_SHARE:g} x pooled on "
+                         f"{' and '.join(vetoed)}")
+            continue
+        steps.append(f"{TITLES[name]}: eligible (E1 influence {e1[name].influence:.2f} <= {limit:.2f}), kept "
+                     f"(D {e1[name].discriminability:.2f} on E1, {e2[name].discriminability:.2f} on E2)")
+        remaining.append(name)
+    if not remaining:
+        steps.append("no candidate remains: the pooled macro-F1 stays the primary score")
+        return "macro_f1", steps
+    best = max(e1[n].discriminability for n in remaining)
+    tied = [n for n in remaining if e1[n].discriminability >= (1 - TIE_SHARE) * best]
+    chosen = tied[0]  # ``remaining`` keeps the faithfulness order
+    steps.append(f"highest E1 D among them: {best:.2f}; within {TIE_SHARE:.0%} of it: "
+                 f"{', '.join(TITLES[n] for n in tied)}; first in the faithfulness order: {TITLES[chosen]}")
+    return chosen, steps
+
+
+def markdown(e1: Mapping[str, Measures], e2: Mapping[str, Measures], chosen: str, steps: list[str],
+             archs: int) -> str:
+    lines = ["# Primary-score study: the measures and the rule applied",
+             "", "> Generated by `python tools/score_study.py` from the stored DS1 runs; do not edit. The rule and its "
+             "evidence: [../evaluation.md](../evaluation.md).", "",
+             f"E1: {len(E1_MODELS)} models x seeds {', '.join(map(str, SEEDS))}, 22 out-of-fold DS1 patients. "
+             f"E2: {archs} architectures x seeds {', '.join(map(str, SEEDS))}, the 8 V8 patients at the final "
+             "epoch. Scores in points.", "",
+             "| candidate | set | mean | seed sd | between-model sd | D | patient influence I | rank stability "
+             "(min tau) |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name in CANDIDATES:
+        for label, m in (("E1", e1[name]), ("E2", e2[name])):
+            lines.append(f"| {TITLES[name]} | {label} | {m.mean:.1f} | {m.seed_sd:.2f} | {m.between_sd:.2f} | "
+                         f"{m.discriminability:.2f} | {m.influence:.2f} | {m.rank_stability:+.2f} |")
+    lines += ["", "The rule, step by step:", "", *[f"- {s}" for s in steps], "",
+              f"**Chosen primary score: {TITLES[chosen]} (`{chosen}`).**", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    e1_conf = e1_confusions()
+    archs, e2_conf = e2_confusions()
+    e1 = {name: measures(e1_conf, name) for name in CANDIDATES}
+    e2 = {name: measures(e2_conf, name) for name in CANDIDATES}
+    chosen, steps = apply_rule(e1, e2)
+    text = markdown(e1, e2, chosen, steps, len(archs))
+    atomic_write_text(OUT / "score-study.md", text)
+    payload = {"chosen": chosen, "steps": steps, "e1": {k: asdict(v) for k, v in e1.items()},
+               "e2": {k: asdict(v) for k, v in e2.items()}, "e2_architectures": archs}
+    atomic_write_text(OUT / "score-study.json", json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
