@@ -23,6 +23,7 @@ import pandas as pd
 
 from benchmark import stats
 from benchmark.estimate import teacher_train_wall_s
+from benchmark.influence import Influence, influence
 from benchmark.metrics import metrics_from_confusion
 from benchmark.record_versions import current_records
 from benchmark.results import RunResult
@@ -42,6 +43,9 @@ MEAN_COLUMNS: tuple[str, ...] = ("param_budget", "latency_ms", "latency_iqr_ms",
                                  "search_evaluations")  # fmt: skip
 PER_CLASS_FIELDS: tuple[tuple[str, str], ...] = (("f1", "f1"), ("se", "sensitivity"), ("ppv", "ppv"))
 RANKED, REFERENCE, FEW_SEEDS, ABLATION = "ranked", "reference", "few_seeds", "ablation"
+# the row's most influential test patient and the second, each with the change of the mean score when left out
+INFLUENCE_COLUMNS: tuple[str, ...] = ("influence_patient", "influence_change", "influence_second",
+                                      "influence_second_change")
 AGGREGATE_COLUMNS: tuple[str, ...] = (  # the fixed columns of ``aggregate``; per-class columns follow them
     *GROUP_COLUMNS, "cv_scheme", "method", "variant", "reference", "ablation", "table", "rank", "n_seeds", "seeds",
     "main_metric", "mean", "std", "ci_low", "ci_high", "ci_kind",
@@ -49,6 +53,7 @@ AGGREGATE_COLUMNS: tuple[str, ...] = (  # the fixed columns of ``aggregate``; pe
     "teacher_ids",
     "teacher_members", "classes", "n_failed",
     *[f"vs_{b}_{part}" for b in BASELINES for part in ("diff", "low", "high", "p", "p_holm", "test", "n")],
+    *INFLUENCE_COLUMNS, *[f"vs_{b}_{part}_wo" for b in BASELINES for part in ("diff", "low", "high", "p")],
 )  # fmt: skip
 
 
@@ -356,18 +361,38 @@ def _scorable(runs: pd.DataFrame) -> tuple[str, list[int]] | None:
     return metric, [order.index(c) for c in chosen]
 
 
+def patient_scoring(runs: pd.DataFrame) -> tuple[np.ndarray, list[str], str, list[int]] | None:
+    """(confusions (seeds, patients, K, K), patients, metric, scored class indices) when every run has per-patient
+    confusions and the metric is scorable from them; None otherwise."""
+    patients, scorable = _patients(runs), _scorable(runs)
+    if patients is None or scorable is None:
+        return None
+    conf = stats.patient_array(list(runs["confusion_by_group"]), patients, len(runs["classes"].iloc[0]))
+    return conf, patients, *scorable
+
+
 def _interval(runs: pd.DataFrame) -> stats.Interval:
     """Patient bootstrap CI when every run has per-patient confusions, else a seed-level CI."""
-    patients, scorable = _patients(runs), _scorable(runs)
-    if patients is not None and scorable is not None:
-        conf = stats.patient_array(list(runs["confusion_by_group"]), patients, len(runs["classes"].iloc[0]))
-        return stats.patient_interval(conf, *scorable)
+    scoring = patient_scoring(runs)
+    if scoring is not None:
+        conf, _, metric, scored = scoring
+        return stats.patient_interval(conf, metric, scored)
     return stats.seed_interval(list(runs["main"]))
 
 
-def _compare(mine: pd.DataFrame, base: pd.DataFrame) -> stats.Comparison:
+def _influence(runs: pd.DataFrame) -> dict[str, Any]:
+    """``INFLUENCE_COLUMNS`` of a row (``benchmark.influence``); None / NaN without per-patient confusions."""
+    scoring = patient_scoring(runs)
+    found = influence(scoring[0], scoring[1], *scoring[2:]) if scoring is not None else Influence()
+    top = [(found.patients[i], found.changes[i]) if i < len(found.patients) else (None, math.nan) for i in (0, 1)]
+    return {"influence_patient": top[0][0], "influence_change": top[0][1], "influence_second": top[1][0],
+            "influence_second_change": top[1][1]}
+
+
+def _compare(mine: pd.DataFrame, base: pd.DataFrame, without: str | None = None) -> stats.Comparison:
     """This row's runs minus the baseline's on their common seeds (a teacher is shared per seed, so common seeds
-    also mean common teachers): patient-level when both have per-patient confusions, else seed-level."""
+    also mean common teachers): patient-level when both have per-patient confusions, else seed-level. ``without``:
+    a patient left out of both (patient-level only; an empty comparison otherwise)."""
     seeds = sorted(set(mine["seed"]) & set(base["seed"]))
     if not seeds:
         return stats.Comparison()
@@ -375,11 +400,12 @@ def _compare(mine: pd.DataFrame, base: pd.DataFrame) -> stats.Comparison:
     both = pd.concat([a, b])
     patients, scorable = _patients(both), _scorable(both)
     if patients is not None and scorable is not None:
+        patients = [p for p in patients if p != without]
         n_classes = len(both["classes"].iloc[0])
         conf_a = stats.patient_array(list(a["confusion_by_group"]), patients, n_classes)
         conf_b = stats.patient_array(list(b["confusion_by_group"]), patients, n_classes)
         return stats.compare_patients(conf_a, conf_b, *scorable)
-    return stats.compare_seeds(list(a["main"]), list(b["main"]))
+    return stats.compare_seeds(list(a["main"]), list(b["main"])) if without is None else stats.Comparison()
 
 
 def _table_of(reference: bool, ablation: bool, n_seeds: int) -> str:
@@ -412,24 +438,29 @@ def _row(key: tuple[Any, ...], runs: pd.DataFrame, n_failed: int) -> dict[str, A
                commits=dict(sorted(Counter(c for c in runs["commit"] if c).items())),
                teacher_ids=tuple(sorted({t for ids in runs["teacher_ids"] for t in ids})),
                teacher_members=max((len(ids) for ids in runs["teacher_ids"]), default=0), classes=first["classes"],
-               n_failed=n_failed)
+               n_failed=n_failed, **_influence(runs))
     for column in [c for c in runs.columns if c.split(":")[0] in ("f1", "se", "ppv")]:
         row[column], row[f"{column}_std"] = _mean_std(runs[column])
     return row
 
 
 def _with_comparisons(rows: list[dict[str, Any]], runs_of: Mapping[tuple[Any, ...], pd.DataFrame]) -> None:
-    """Add ``vs_<baseline>_{diff,low,high,p,test,n}`` to each row (NaN / "none" where the baseline is absent)."""
+    """Add ``vs_<baseline>_{diff,low,high,p,test,n}`` to each row (NaN / "none" where the baseline is absent), and
+    ``vs_<baseline>_{diff,low,high,p}_wo``: the same without the row's most influential patient."""
     for row in rows:
         key = tuple(row[c] for c in GROUP_COLUMNS)
         for baseline in BASELINES:
             base_key = (*key[:-1], baseline)
-            result = stats.Comparison()
+            result = without = stats.Comparison()
             if base_key in runs_of and base_key != key:
                 result = _compare(runs_of[key], runs_of[base_key])
+                if row["influence_patient"] is not None:
+                    without = _compare(runs_of[key], runs_of[base_key], without=row["influence_patient"])
             row.update({f"vs_{baseline}_diff": result.diff, f"vs_{baseline}_low": result.low,
                         f"vs_{baseline}_high": result.high, f"vs_{baseline}_p": result.p,
-                        f"vs_{baseline}_test": result.test, f"vs_{baseline}_n": result.n_pairs})
+                        f"vs_{baseline}_test": result.test, f"vs_{baseline}_n": result.n_pairs,
+                        f"vs_{baseline}_diff_wo": without.diff, f"vs_{baseline}_low_wo": without.low,
+                        f"vs_{baseline}_high_wo": without.high, f"vs_{baseline}_p_wo": without.p})
 
 
 def _with_adjusted_p(frame: pd.DataFrame) -> pd.DataFrame:

@@ -333,7 +333,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from benchmark.show import show
 
     try:
-        for renderable in show(args.paths, by_patient=args.by_patient):
+        for renderable in show(args.paths, by_patient=args.by_patient, influence=args.influence):
             out.print(renderable)
     except (TypeError, ValueError, KeyError, AttributeError) as err:  # a field of an unexpected type or shape
         if isinstance(err, ResultError):
@@ -497,6 +497,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="result JSON files, folders (searched recursively) or globs")
     p.add_argument("--by-patient", metavar="CLASS", help="per test patient (MIT-BIH record, Sleep-EDF subject): the "
                                                          "class's beats, and each method's Se / +P of it, seeds pooled")
+    p.add_argument("--influence", action="store_true", help="per method: the test patients whose leaving out moves "
+                                                            "its main metric most (points, mean over seeds)")
     p.set_defaults(func=cmd_show)
 
     p = command("audit-search", "retrain a NAS search's top-k and k random candidates from its record's trace; report "

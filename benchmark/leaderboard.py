@@ -129,6 +129,26 @@ def format_comparison(row: Mapping[str, Any], baseline: str, scale: float, decim
     return text
 
 
+def format_influence(patient: Any, change: Any, scale: float, decimals: int) -> str:
+    """``232 (+5.6)``: a test patient and the change of the row's score when it is left out; ``DASH`` without one."""
+    if patient is None or not _finite(change):
+        return DASH
+    return f"{escape_cell(patient)} ({change * scale:+.{decimals}f})"
+
+
+def format_without(row: Mapping[str, Any], baseline: str, scale: float, decimals: int) -> str:
+    """``+8.1 [+3.2, +12.3] p=0.002``: the paired difference from ``baseline`` without the row's most influential
+    patient (raw p: not adjusted); ``DASH`` for the baseline itself or where it could not be computed."""
+    diff = row.get(f"vs_{baseline}_diff_wo")
+    if row.get("method_label") == baseline or not _finite(diff):
+        return DASH
+    text = f"{diff * scale:+.{decimals}f}"
+    low, high, p = (row.get(f"vs_{baseline}_{part}_wo") for part in ("low", "high", "p"))
+    if _finite(low) and _finite(high):
+        text += f" [{low * scale:+.{decimals}f}, {high * scale:+.{decimals}f}]"
+    return text + (f" p={p:.3g}" if _finite(p) else "")
+
+
 def escape_cell(text: Any) -> str:
     """A markdown table cell: pipes escaped, one line."""
     return " ".join(str(text).split()).replace("|", "\\|")
@@ -207,6 +227,30 @@ def _method_row(row: Mapping[str, Any], main: str, highlight: Sequence[str], usu
               *[format_comparison(row, b, scale, decimals) for b in BASELINES], str(row["n_seeds"]),
               ", ".join(str(s) for s in row["seeds"])]  # fmt: skip
     return cells
+
+
+INFLUENCE_NOTE = (
+    "How much one test patient moves each row: the mean over seeds of the change of the row's {metric} when that "
+    "patient is left out (points; + means the row scores higher without it), its most influential patient and the "
+    "second; then the paired differences from `vanilla_kd` and `student` recomputed with the row's most influential "
+    "patient left out of both rows (95 % paired patient-bootstrap CI, raw permutation p). A difference that changes "
+    "sign or loses its CI without one patient rests on that patient (`python -m benchmark show DIR --influence`)."
+)
+
+
+def _influence_section(sections: Sequence[tuple[str | None, pd.DataFrame]], main: str) -> str | None:
+    """``### Patient influence``: one line per row of the table's sub-tables, in their display order."""
+    title, scale, decimals = METRIC_FORMAT.get(main, (main, 1.0, 3))
+    rows = [r for _, part in sections for r in best_first(part).to_dict("records")]
+    if not any(r.get("influence_patient") is not None for r in rows):
+        return None
+    header = ["method", "most influential test patient", "second", *[f"Δ vs {b} without it" for b in BASELINES]]
+    body = [[rank_and_name(r)[1],
+             format_influence(r["influence_patient"], r["influence_change"], scale, decimals),
+             format_influence(r["influence_second"], r["influence_second_change"], scale, decimals),
+             *[format_without(r, b, scale, decimals) for b in BASELINES]] for r in rows]
+    note = INFLUENCE_NOTE.format(metric=title.replace(" (%)", ""))
+    return "\n\n".join(["### Patient influence", note, markdown_table(header, body, [False, True, True, True, True])])
 
 
 def _usual_latency_hw(table: pd.DataFrame) -> str:
@@ -375,6 +419,9 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
             parts.append(f"### {title}")
         body = [_method_row(r, main, highlight, usual) for r in rows.to_dict("records")]
         parts.append(markdown_table(header, body, right))
+    influence_section = _influence_section([(t, rows) for t, rows in sections if len(rows)], main)
+    if influence_section:
+        parts.append(influence_section)
     notes = (_latency_note(table, usual), _ensemble_note(table), _selection_note(runs, main), _search_note(table),
              _wall_note(table)) if len(table) else ()
     for note in notes:

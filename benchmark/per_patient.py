@@ -1,4 +1,8 @@
-"""``show --by-patient CLASS``: which test patients a class's score comes from, per method, seeds pooled.
+"""``show --by-patient CLASS`` and ``show --influence``: which test patients a score comes from.
+
+``--by-patient CLASS``: per method, seeds pooled, each test patient's beats of the class and the method's Se / +P.
+``--influence``: per method and table, the test patients whose leaving out moves the main metric most
+(``benchmark.influence``).
 
 A macro-F1 or a class sensitivity over MIT-BIH's 22 test patients can rest on one of them (record 232 holds three
 quarters of DS2's S beats). This table sums each method's per-patient test confusion matrices
@@ -15,6 +19,8 @@ import numpy as np
 from rich.table import Table
 
 from benchmark.results import ResultError, RunResult
+
+TOP_PATIENTS = 3  # patients listed per row by ``influence_tables``
 
 
 def pooled_confusions(results: Sequence[tuple[Path, RunResult]]) -> dict[str, dict[str, np.ndarray]]:
@@ -85,3 +91,36 @@ def by_patient_table(results: Sequence[tuple[Path, RunResult]], class_name: str)
         table.add_row(patient, f"{support[patient]:,.0f}", share, *cells([patient]))
     table.add_row("all", f"{total_support:,.0f}", "100 %", *cells(patients), style="italic")
     return table
+
+
+def influence_tables(results: Sequence[tuple[Path, RunResult]], top: int = TOP_PATIENTS) -> list[Table]:
+    """One table per leaderboard table (dataset, split, budget, profile, protocol): each method's mean main metric
+    and its ``top`` most influential test patients with the change when each is left out (points, mean over seeds)."""
+    from benchmark.aggregate import TABLE_COLUMNS, patient_scoring, runs_frame
+    from benchmark.influence import influence
+
+    runs = runs_frame([r for _, r in results])
+    if not len(runs):
+        raise ResultError("--influence: no successful records among these paths")
+    tables = []
+    for key, table in runs.groupby(list(TABLE_COLUMNS), sort=True, dropna=False):
+        where = dict(zip(TABLE_COLUMNS, key, strict=True))
+        metric = str(table["main_metric"].iloc[0])
+        out = Table(title=f"{where['dataset']} · {where['split']} · budget {where['budget']} · profile "
+                          f"{where['profile']}: change of {metric} (points) when one test patient is left out")
+        out.add_column("method", style="bold", overflow="fold")
+        out.add_column("seeds", justify="right")
+        out.add_column(metric, justify="right")
+        for i in range(top):
+            out.add_column(f"#{i + 1} patient", justify="right")
+        means = table.groupby("method_label")["main"].mean().sort_values(ascending=False, kind="stable")
+        for label in means.index:
+            rows = table[table["method_label"] == label]
+            scoring = patient_scoring(rows)
+            found = influence(*scoring[:2], *scoring[2:]) if scoring is not None else None
+            cells = [f"{p} ({100 * c:+.1f})" for p, c in zip(found.patients, found.changes, strict=True)][:top] \
+                if found is not None else []
+            cells += ["–"] * (top - len(cells))
+            out.add_row(str(label), str(len(rows)), f"{100 * means[label]:.1f}", *cells)
+        tables.append(out)
+    return tables

@@ -38,11 +38,16 @@ def expand_paths(patterns: Sequence[str]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def show(patterns: Sequence[str], by_patient: str | None = None) -> Iterator[RenderableType]:
-    """What ``show`` prints for these paths (with ``by_patient``, a class name: the per-patient table of that class)."""
+def show(patterns: Sequence[str], by_patient: str | None = None, influence: bool = False) -> Iterator[RenderableType]:
+    """What ``show`` prints for these paths (with ``by_patient``, a class name: the per-patient table of that class;
+    with ``influence``: each row's most influential test patients)."""
     paths = expand_paths(patterns)
     results = [(path, read_result(path)) for path in paths]
-    if by_patient is not None:
+    if influence:
+        from benchmark.per_patient import influence_tables
+
+        yield from influence_tables(results)
+    elif by_patient is not None:
         from benchmark.per_patient import by_patient_table
 
         yield by_patient_table(results, by_patient)
