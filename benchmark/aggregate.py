@@ -23,6 +23,7 @@ import pandas as pd
 
 from benchmark import stats
 from benchmark.estimate import teacher_train_wall_s
+from benchmark.external import ExternalScore
 from benchmark.influence import Influence, influence
 from benchmark.metrics import metrics_from_confusion
 from benchmark.record_versions import current_records
@@ -237,15 +238,21 @@ def _folds_of(folds: Sequence[RunResult]) -> tuple[int, ...]:
     return tuple(sorted(int(r.fold) for r in folds))  # type: ignore[arg-type]
 
 
-def _runs(records: Sequence[RunResult]) -> list[dict[str, Any]]:
+def _matching_external(record: RunResult, scores: Sequence[ExternalScore]) -> dict[str, ExternalScore]:
+    """The external scores of ``record``'s key made from the student it names now (``benchmark.external``)."""
+    sha = record.model.get("sha256") if record.model else None
+    return {s.external: s for s in scores if sha and s.key == record.key and s.model_sha256 == sha}
+
+
+def _runs(records: Sequence[RunResult], external: Sequence[ExternalScore] = ()) -> list[dict[str, Any]]:
     """Run rows of the OK records: a fixed-split record as it is, the folds of a cross-validated run pooled."""
-    rows = [_run_row(r, [r], r.metrics, r.test_confusion_by_group or None, ()) for r in records
-            if r.ok and not _is_fold(r)]  # fmt: skip
+    rows = [{**_run_row(r, [r], r.metrics, r.test_confusion_by_group or None, ()),
+             "external": _matching_external(r, external)} for r in records if r.ok and not _is_fold(r)]
     for folds in _fold_units(records).values():
         classes, scored = _class_order(folds)
         total = sum(np.asarray(r.metrics["confusion"], dtype=np.int64) for r in folds)
         metrics = metrics_from_confusion(total, classes, scored)
-        rows.append(_run_row(folds[0], folds, metrics, _merged_groups(folds), _folds_of(folds)))
+        rows.append({**_run_row(folds[0], folds, metrics, _merged_groups(folds), _folds_of(folds)), "external": {}})
     return rows
 
 
@@ -254,18 +261,19 @@ def _ok_current(results: Iterable[RunResult]) -> tuple[list[RunResult], list[str
     return sorted_records(records), notes
 
 
-def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
+def runs_frame(results: Iterable[RunResult], external: Sequence[ExternalScore] = ()) -> pd.DataFrame:
     """One row per OK run of the current data/protocol versions (``record_versions``); CV folds pooled per run.
 
     Columns: the table columns (``TABLE_COLUMNS``; ``n_folds`` 0 and ``folds`` () for a fixed split), method,
     variant, method_label, reference, seed, main_metric, main (its value), val_main (the main metric on the
     validation split of the weights the run kept; a CV run's folds averaged), macro_f1, accuracy, kappa, params, costs,
     hardware, latency_hw, commit (7-character git hash), teacher_ids, classes, scored_classes, confusion_by_group
-    ({patient: matrix}, None when not recorded), confusion (the run's test confusion matrix, rows true) and per-class
-    ``f1:``/``se:``/``ppv:`` fractions. ``frame.attrs["notes"]``: records left out.
+    ({patient: matrix}, None when not recorded), confusion (the run's test confusion matrix, rows true), external
+    ({external set: ExternalScore} of ``external`` that belong to the run's record and its saved student) and
+    per-class ``f1:``/``se:``/``ppv:`` fractions. ``frame.attrs["notes"]``: records left out.
     """
     records, notes = _ok_current(results)
-    rows = _runs(records)
+    rows = _runs(records, external)
     frame = pd.DataFrame(rows, columns=_run_columns(rows))
     frame.attrs["notes"] = notes
     return frame
@@ -276,7 +284,7 @@ def _run_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             "main", "val_main", *SCORE_COLUMNS, "params", *[f for f in COST_FIELDS if f != "deployed_params"],
             "latency_iqr_ms", "wall_s", "teacher_wall_s", "search_candidates", "search_evaluations",
             "hardware", "latency_hw", "commit", "teacher_ids", "classes", "scored_classes", "confusion_by_group",
-            "confusion"]  # fmt: skip
+            "confusion", "external"]  # fmt: skip
     per_class = dict.fromkeys(c for row in rows for c in row if c.split(":")[0] in ("f1", "se", "ppv"))
     return [*base, *per_class]
 
@@ -408,6 +416,27 @@ def _compare(mine: pd.DataFrame, base: pd.DataFrame, without: str | None = None)
     return stats.compare_seeds(list(a["main"]), list(b["main"])) if without is None else stats.Comparison()
 
 
+def external_columns(name: str) -> tuple[str, ...]:
+    """The aggregate's columns of external test set ``name``: mean and std over seeds of its pooled macro-F1, the
+    patient-bootstrap CI, and how many of the row's seeds were scored on it."""
+    return tuple(f"ext:{name}:{part}" for part in ("mean", "std", "low", "high", "n"))
+
+
+def _external(runs: pd.DataFrame) -> dict[str, Any]:
+    """``external_columns`` of every external set some of the row's runs were scored on."""
+    out: dict[str, Any] = {}
+    for name in sorted({n for scores in runs["external"] for n in scores}):
+        scored = [scores[name] for scores in runs["external"] if name in scores]
+        first = scored[0]
+        patients = sorted({p for s in scored for p in s.confusion_by_group})
+        conf = stats.patient_array([s.confusion_by_group for s in scored], patients, len(first.classes))
+        indices = [first.classes.index(c) for c in first.scored_classes]
+        mean, std = _mean_std(s.metrics.get("macro_f1") for s in scored)
+        interval = stats.patient_interval(conf, "macro_f1", indices)
+        out.update(zip(external_columns(name), (mean, std, interval.low, interval.high, len(scored)), strict=True))
+    return out
+
+
 def _table_of(reference: bool, ablation: bool, n_seeds: int) -> str:
     if reference:
         return REFERENCE
@@ -438,7 +467,7 @@ def _row(key: tuple[Any, ...], runs: pd.DataFrame, n_failed: int) -> dict[str, A
                commits=dict(sorted(Counter(c for c in runs["commit"] if c).items())),
                teacher_ids=tuple(sorted({t for ids in runs["teacher_ids"] for t in ids})),
                teacher_members=max((len(ids) for ids in runs["teacher_ids"]), default=0), classes=first["classes"],
-               n_failed=n_failed, **_influence(runs))
+               n_failed=n_failed, **_influence(runs), **_external(runs))
     for column in [c for c in runs.columns if c.split(":")[0] in ("f1", "se", "ppv")]:
         row[column], row[f"{column}_std"] = _mean_std(runs[column])
     return row
@@ -484,7 +513,7 @@ def _with_ranks(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def aggregate(results: Iterable[RunResult]) -> pd.DataFrame:
+def aggregate(results: Iterable[RunResult], external: Sequence[ExternalScore] = ()) -> pd.DataFrame:
     """The leaderboard as a frame: one row per (dataset, split, fold set, budget, profile, protocol version, method
     label), sorted by table, then mean of the dataset's ``main_metric`` (best first), then label.
 
@@ -498,10 +527,12 @@ def aggregate(results: Iterable[RunResult]) -> pd.DataFrame:
     per-class ``f1:``/``se:``/``ppv:`` means with ``_std``, and ``vs_vanilla_kd_*`` / ``vs_student_*`` paired
     comparisons (``stats.compare_patients`` / ``compare_seeds``; ``_p_holm``: the p-value Holm-adjusted over the
     row's sub-table, see ``_with_adjusted_p``).
+    ``ext:<name>:{mean,std,low,high,n}`` (``external_columns``): the pooled macro-F1 of the row's saved students on
+    external test set ``<name>`` (``external``: the sidecars ``benchmark.external`` wrote), where any was scored.
     ``frame.attrs["notes"]``: records left out as other data/protocol versions.
     """
     records = list(results)
-    runs = runs_frame(records)
+    runs = runs_frame(records, external)
     failed = failures_frame(records)
     runs_of = {key: group for key, group in runs.groupby(list(GROUP_COLUMNS), sort=True, dropna=False)}
     n_failed = Counter(tuple(r) for r in failed[list(GROUP_COLUMNS)].itertuples(index=False))

@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmark {list,run,latency,leaderboard,export,show,audit-search,data}``."""
+"""Command line: ``python -m benchmark {list,run,latency,leaderboard,export,show,evaluate,audit-search,data}``."""
 
 from __future__ import annotations
 
@@ -290,6 +290,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.aggregate import aggregate
+    from benchmark.external import load_external_scores
     from benchmark.headline import HeadlineError, check_readme, write_headline
     from benchmark.leaderboard import write_leaderboards
     from benchmark.results import ResultError, load_results
@@ -307,7 +308,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         raise ResultError(f"{args.results_dir}: no result records found (run `python -m benchmark run` first)")
     highlight = {name: tuple(getattr(cls, "highlight_classes", ())) for name, cls in DATASETS.items()}
     source = args.results_dir.rstrip("/") + "/"
-    board = aggregate(results)
+    board = aggregate(results, load_external_scores(Path(args.results_dir)))
     paths = write_leaderboards(results, Path(args.out), highlight=highlight, source=source, board=board)
     if readme is not None:
         paths.append(write_headline(readme, board))
@@ -339,6 +340,37 @@ def cmd_show(args: argparse.Namespace) -> int:
         if isinstance(err, ResultError):
             raise
         raise ResultError(f"{', '.join(args.paths)}: cannot show this record ({type(err).__name__}: {err})") from None
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from benchmark.external import score_student, write_score
+    from benchmark.models import load_student
+    from benchmark.paths import resolve_cache_dir, resolve_data_root
+    from benchmark.provenance import git_commit
+    from benchmark.results import ResultError, read_result
+    from benchmark.show import expand_paths
+    from datasets.base import EXTERNAL_SETS
+
+    external = EXTERNAL_SETS.get(args.external)()
+    records = [(path, read_result(path)) for path in expand_paths(args.paths)]
+    usable = [(p, r) for p, r in records if r.ok and r.key.dataset == external.for_dataset and r.model]
+    for path, record in records:
+        if (path, record) not in usable:
+            why = ("a failed record" if not record.ok else f"dataset {record.key.dataset}, not "
+                   f"{external.for_dataset}" if record.key.dataset != external.for_dataset else
+                   "no saved student (rerun it with `benchmark run --save-models`)")
+            console.print(f"skip {path} ({why})", highlight=False)
+    if not usable:
+        raise ResultError(f"{', '.join(args.paths)}: no OK {external.for_dataset} record with a saved student; "
+                          "rerun with `benchmark run --save-models`")
+    arrays, checksum = external.load(resolve_data_root(args.data_root), resolve_cache_dir(args.cache_dir))
+    card, commit = external.card(tuple(sorted({int(g) for g in arrays.groups}))), git_commit()
+    for path, record in usable:
+        score = score_student(record, load_student(path), external.name, arrays, checksum, card, commit)
+        written = write_score(path, score)
+        out.print(f"{record.key.label()}: {external.name} macro-F1 {100 * score.metrics['macro_f1']:.1f} "
+                  f"({len(score.confusion_by_group)} patients, {len(arrays)} beats) -> {written}", highlight=False)
     return 0
 
 
@@ -500,6 +532,15 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--influence", action="store_true", help="per method: the test patients whose leaving out moves "
                                                             "its main metric most (points, mean over seeds)")
     p.set_defaults(func=cmd_show)
+
+    p = command("evaluate", "score the saved students of records on an external test database (e.g. svdb) and "
+                            "write the per-patient confusions beside each record (external-<name>-seed<N>.json)")
+    p.add_argument("paths", nargs="+", help="result records, folders or globs (records with a saved student: "
+                                            "`run --save-models`)")
+    p.add_argument("--external", required=True, help="external test set, e.g. svdb (MIT-BIH models)")
+    data_options(p)
+    p.add_argument("--cache-dir", help="preprocessed data (default $KDNAS_CACHE, else ~/.cache/kdnas-bench/cache)")
+    p.set_defaults(func=cmd_evaluate)
 
     p = command("audit-search", "retrain a NAS search's top-k and k random candidates from its record's trace; report "
                                 "Kendall tau (search score vs retrained) and the chosen architecture's percentile")

@@ -20,6 +20,7 @@ from benchmark.leaderboard import (
     escape_cell,
     format_comparison,
     format_count,
+    format_external,
     format_influence,
     format_interval,
     format_mean_std,
@@ -28,6 +29,7 @@ from benchmark.leaderboard import (
     markdown_table,
     rank_and_name,
     split_title,
+    table_externals,
     table_keys,
 )
 
@@ -41,9 +43,10 @@ class HeadlineError(ValueError):
     """A README that cannot take the headline (markers missing or out of order); the message names the file."""
 
 
-def _row(row: Mapping[str, Any], scale: float, decimals: int) -> list[str]:
+def _row(row: Mapping[str, Any], scale: float, decimals: int, externals: list[str]) -> list[str]:
     return [*rank_and_name(row), format_mean_std(row["mean"], row["std"], scale, decimals),
             format_interval(row["ci_low"], row["ci_high"], row["ci_kind"], scale, decimals),
+            *[format_external(row, name) for name in externals],
             format_comparison(row, "student", scale, decimals),
             format_influence(row["influence_patient"], row["influence_change"], scale, decimals),
             format_count(row["params"], row["params_std"]), str(row["n_seeds"])]
@@ -66,9 +69,12 @@ def render_headline(board: pd.DataFrame) -> str:
                          f"`{key['profile']}` · protocol v{key['protocol_version']} · seeds "
                          f"{', '.join(map(str, seeds))}{code_versions(rows)} ([full table](leaderboards/{dataset}.md))")
             rows = best_first(rows)
+            externals = table_externals(rows)
             header = [h.format(metric=title) for h in HEADER]
-            right = [True, False, True, True, True, True, True, True]
-            parts.append(markdown_table(header, [_row(r, scale, decimals) for r in rows.to_dict("records")], right))
+            header[4:4] = [f"external: {name} macro-F1 (%)" for name in externals]
+            right = [True, False, *[True] * (len(header) - 2)]
+            body = [_row(r, scale, decimals, externals) for r in rows.to_dict("records")]
+            parts.append(markdown_table(header, body, right))
     return "\n\n".join(parts) if parts else "No results yet."
 
 

@@ -25,6 +25,7 @@ from benchmark.aggregate import (
     REFERENCE,
     TABLE_COLUMNS,
     aggregate,
+    external_columns,
     failures_frame,
     in_table,
     runs_frame,
@@ -182,11 +183,28 @@ def main_format(table: pd.DataFrame) -> tuple[str, str, float, int]:
     return metric, title, scale, decimals
 
 
-def _header(main: str, highlight: Sequence[str]) -> tuple[list[str], list[bool]]:
+def table_externals(table: pd.DataFrame) -> list[str]:
+    """The external test sets some row of ``table`` was scored on (``ext:<name>:mean`` columns with a value)."""
+    names = {c.split(":")[1] for c in table.columns if c.startswith("ext:") and c.endswith(":mean")}
+    return sorted(n for n in names if table[f"ext:{n}:mean"].map(_finite).any())
+
+
+def format_external(row: Mapping[str, Any], name: str, scale: float = 100, decimals: int = 1) -> str:
+    """``44.1 ± 2.0 (39.5–48.3, n=3)``: mean ± std over the scored seeds, patient CI, seeds; ``DASH`` if none."""
+    mean, std, low, high, n = (row.get(c) for c in external_columns(name))
+    if not _finite(mean):
+        return DASH
+    interval = f"{low * scale:.{decimals}f}{DASH}{high * scale:.{decimals}f}, " if _finite(low) and _finite(high) \
+        else ""
+    return f"{format_mean_std(mean, std, scale, decimals)} ({interval}n={int(n)})"
+
+
+def _header(main: str, highlight: Sequence[str], externals: Sequence[str] = ()) -> tuple[list[str], list[bool]]:
     """Column titles and right-alignment flags of a method table."""
     title = METRIC_FORMAT.get(main, (main, 1, 3))[0]
     others = [METRIC_FORMAT[m][0] for m in METRIC_FORMAT if m != main]
-    header = ["rank", "method", title, "95 % CI", *others, *[t for _, t in class_columns(highlight)], "params",
+    header = ["rank", "method", title, "95 % CI", *[f"external: {n} macro-F1 (%)" for n in externals], *others,
+              *[t for _, t in class_columns(highlight)], "params",
               "MACs", "CPU latency (ms)", "search cost (units)", "train cost (units)",
               *[f"Δ vs {b} (points)" for b in BASELINES], "n", "seeds"]  # fmt: skip
     right = [True, False, *[True] * (len(header) - 3), False]
@@ -211,11 +229,13 @@ def rank_and_name(row: Mapping[str, Any]) -> list[str]:
     return ["ref" if row["table"] == REFERENCE else row["rank"] or DASH, name]
 
 
-def _method_row(row: Mapping[str, Any], main: str, highlight: Sequence[str], usual_hw: str) -> list[str]:
+def _method_row(row: Mapping[str, Any], main: str, highlight: Sequence[str], usual_hw: str,
+                externals: Sequence[str] = ()) -> list[str]:
     """One table row of an aggregate row; references in italics, ranked ``ref``."""
     _, scale, decimals = METRIC_FORMAT.get(main, (main, 1.0, 3))
     cells = [*rank_and_name(row), format_mean_std(row["mean"], row["std"], scale, decimals),
-             format_interval(row["ci_low"], row["ci_high"], row["ci_kind"], scale, decimals)]
+             format_interval(row["ci_low"], row["ci_high"], row["ci_kind"], scale, decimals),
+             *[format_external(row, name) for name in externals]]
     for metric, (_, m_scale, m_decimals) in METRIC_FORMAT.items():
         if metric != main:
             cells.append(format_mean_std(row[metric], row[f"{metric}_std"], m_scale, m_decimals))
@@ -406,7 +426,8 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
              _label_line(key, table, failures)]
     main, _, _, _ = main_format(table)
     usual = _usual_latency_hw(table)
-    header, right = _header(main, highlight)
+    externals = table_externals(table)
+    header, right = _header(main, highlight, externals)
     sections = [(None, table[table["table"].isin([RANKED, REFERENCE])]), *[
         (SECTION_TITLES[name], table[table["table"] == name]) for name in (FEW_SEEDS, ABLATION)]]
     if not len(table):
@@ -417,7 +438,7 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
         rows = best_first(rows)
         if title:
             parts.append(f"### {title}")
-        body = [_method_row(r, main, highlight, usual) for r in rows.to_dict("records")]
+        body = [_method_row(r, main, highlight, usual, externals) for r in rows.to_dict("records")]
         parts.append(markdown_table(header, body, right))
     influence_section = _influence_section([(t, rows) for t, rows in sections if len(rows)], main)
     if influence_section:

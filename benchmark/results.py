@@ -213,5 +213,6 @@ def load(results_dir: Path | str = "results") -> pd.DataFrame:
     comparisons and rank; ``from benchmark import results; df = results.load("results/")``.
     """
     from benchmark.aggregate import aggregate
+    from benchmark.external import load_external_scores
 
-    return aggregate(load_results(Path(results_dir)))
+    return aggregate(load_results(Path(results_dir)), load_external_scores(Path(results_dir)))

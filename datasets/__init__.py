@@ -1,3 +1,4 @@
-"""Datasets; importing the package registers each one in ``datasets.base.DATASETS``."""
+"""Datasets; importing the package registers each one in ``datasets.base.DATASETS`` (external test sets in
+``datasets.base.EXTERNAL_SETS``)."""
 
-from datasets import mitbih, sleepedf, synthetic  # noqa: F401  (imported for registration)
+from datasets import mitbih, sleepedf, svdb, synthetic  # noqa: F401  (imported for registration)

@@ -124,5 +124,25 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(blob).hexdigest()[:length]
 
 
+class ExternalTestSet(ABC):
+    """A database used only to test models trained on another dataset (``for_dataset``), never to train or select:
+    its beats come through that dataset's preprocessing, labelled with its classes, grouped by patient."""
+
+    name: ClassVar[str]
+    for_dataset: ClassVar[str]  # the registered dataset whose models it tests
+    citation: ClassVar[str] = ""
+
+    @abstractmethod
+    def load(self, data_root: Path, cache_dir: Path) -> tuple[SplitArrays, str]:
+        """Every usable beat (``groups``: the patient) and a checksum of the sources and preprocessing; DataError
+        naming any bad or missing file."""
+
+    @abstractmethod
+    def card(self) -> dict[str, Any]:
+        """What was read and how (records, lead, rate, window), as data for the records it scores."""
+
+
 DATASETS: Registry[type[Dataset]] = Registry("dataset")
 register_dataset = DATASETS.register
+EXTERNAL_SETS: Registry[type[ExternalTestSet]] = Registry("external test set")
+register_external = EXTERNAL_SETS.register
