@@ -170,9 +170,11 @@ def run_one(job: Job) -> RunResult:
         result.metrics = classification_metrics(bundle.test.y, test_pred, bundle.classes, bundle.scored_classes)
         result.test_confusion_by_group = confusion_by_group(bundle.test.y, test_pred, bundle.test.groups,
                                                             len(bundle.classes))
-        summary = summarise_model(model, bundle.input_shape)
+        # smoke runs are checks, not results: no latency (the README says so; `benchmark latency` measures on request)
+        summary = summarise_model(model, bundle.input_shape, timed=key.profile != "smoke")
         result.macs, result.latency_ms = summary["macs"], summary["latency_ms"]
-        result.latency = {**summary["latency"], "step": "end of job"}  # `benchmark latency` remeasures quietly
+        if summary["latency"]:
+            result.latency = {**summary["latency"], "step": "end of job"}  # `benchmark latency` remeasures quietly
         if method.uses_teacher:
             result.teacher = teacher_info(ctx, method.uses_ensemble)
             result.teacher_ids = teacher_ids(result.teacher)
