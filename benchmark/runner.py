@@ -114,7 +114,12 @@ def prepare_teacher(job: Job) -> dict[str, Any]:
     emit(job.progress, job.key.label(), "phase", name="teacher")
     device = resolve_device(job.device)
     ctx = build_context(job, load_bundle(job), device)
-    return teacher_info(ctx, METHODS.get(job.key.method).uses_ensemble)
+    ensemble = METHODS.get(job.key.method).uses_ensemble
+    size = ctx.protocol.ensemble_size if ensemble else 1
+    for offset in range(size if size > 1 else 0):  # one at a time, so the progress says which member trains
+        emit(job.progress, job.key.label(), "phase", name="teacher", member=offset + 1, members=size)
+        ctx.teacher(offset)
+    return teacher_info(ctx, ensemble)
 
 
 def teacher_info(ctx: RunContext, ensemble: bool) -> dict[str, Any]:

@@ -195,3 +195,34 @@ def test_leaderboard_readme_without_markers_fails_first_and_writes_nothing(capsy
                            "--readme", str(readme))
     assert code == 2 and f"--readme {readme}: no headline block" in output
     assert readme.read_text(encoding="utf-8") == "no markers\n" and not (tmp_path / "lb").exists()
+
+
+def test_progress_names_each_ensemble_member_and_the_time_left_in_a_phase() -> None:
+    buffer = io.StringIO()
+    label = _result().key.label()
+    display = RichDisplay(Console(file=buffer, width=200, force_terminal=True), "synthetic · smoke", 2,
+                          {label: None, "other": 60.0}, workers=1)
+    display.start()
+    display.update(7, label, "phase", {"name": "teacher", "member": 2, "members": 3})
+    display.update(7, label, "epoch", {"epoch": 2, "epochs": 5})
+    display.progress.refresh()
+    display.stop()
+    text = buffer.getvalue()
+    assert "vanilla_kd seed0 · teacher member 2/3" in text and "left in this phase" in text
+    assert "ETA > ~" in text and "(+1 unmeasured job(s))" in text  # the known part, not a bare "?"
+    plain = io.StringIO()
+    PlainDisplay(Console(file=plain, width=200)).update(1, label, "phase", {"name": "teacher", "member": 1,
+                                                                             "members": 3})
+    assert f"teacher for {label}: member 1/3" in plain.getvalue()
+
+
+def test_preparing_an_ensemble_teacher_reports_each_member(tmp_path: Path) -> None:
+    import queue
+
+    from benchmark.runner import Job, prepare_teacher
+
+    sink: queue.Queue = queue.Queue()
+    key = JobKey("synthetic", "fixed", "small", "smoke", "oracle_kd", 0)
+    info = prepare_teacher(Job(key, str(tmp_path), str(tmp_path), device="cpu", progress=sink))
+    members = [data["member"] for _, _, kind, data in list(sink.queue) if kind == "phase" and "member" in data]
+    assert members == list(range(1, len(info["members"]) + 1)) and len(members) > 1
