@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,14 @@ def test_preparing_an_ensemble_teacher_reports_each_member(tmp_path: Path) -> No
     info = prepare_teacher(Job(key, str(tmp_path), str(tmp_path), device="cpu", progress=sink))
     members = [data["member"] for _, _, kind, data in list(sink.queue) if kind == "phase" and "member" in data]
     assert members == list(range(1, len(info["members"]) + 1)) and len(members) > 1
+
+
+def test_list_shows_each_profile_description_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmark.protocol import PROFILES
+
+    code, output = run_cli(capsys, "list", "quick")
+    assert code == 0
+    words = " ".join(output.replace("│", " ").split())
+    for profile in PROFILES.values():
+        assert not re.search(r"[~\d.]$", profile.description), f"{profile.name}: description cut off"
+    assert all(word in words for word in PROFILES["quick"].description.split())
