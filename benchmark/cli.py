@@ -552,8 +552,9 @@ def make_parser() -> argparse.ArgumentParser:
                                             "trace are skipped)")
     p.add_argument("--k", type=int, default=5, help="top-k candidates by search score, plus k at random (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random draw (retraining uses the record's seed)")
-    p.add_argument("--out", default="audits", help="output folder: <out>/<record label>/audit.{md,json} (default "
-                                                   "audits/)")
+    p.add_argument("--out", default=f"{USER_RUNS}/audits", help="output folder: <out>/<record label>/audit.{md,json} "
+                                                              f"(default {USER_RUNS}/audits/; the committed ones: "
+                                                              "--out audits)")
     p.add_argument("--cache-dir", help="preprocessed data and teachers (default $KDNAS_CACHE, else "
                                        "~/.cache/kdnas-bench/cache)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present) | cpu | cuda | cuda:N")

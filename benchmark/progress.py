@@ -101,8 +101,8 @@ class PlainDisplay:
     def update(self, pid: int, label: str, kind: str, data: Mapping[str, Any]) -> None:
         teacher = data.get("name") == "teacher"
         if kind == "phase" and teacher and data.get("member") and not self.quiet:
-            self.console.print(f"teacher for {label}: {_member(data)} (from the store, or trained once and stored)",
-                               highlight=False, soft_wrap=True, markup=False)
+            self.console.print(f"  ensemble teacher {_member(data)} for {_short(label)}", highlight=False,
+                               soft_wrap=True, markup=False)
         elif kind == "phase" and (label, teacher) not in self._started and not self.quiet:
             self._started.add((label, teacher))
             text = (f"preparing the shared teacher for {label} (from the store, or trained once and stored)"

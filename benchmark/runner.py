@@ -115,7 +115,7 @@ def prepare_teacher(job: Job) -> dict[str, Any]:
     device = resolve_device(job.device)
     ctx = build_context(job, load_bundle(job), device)
     ensemble = METHODS.get(job.key.method).uses_ensemble
-    size = ctx.protocol.ensemble_size if ensemble else 1
+    size = ctx.protocol.ensemble_size if ensemble or ctx.protocol.kd_source == "ensemble" else 1
     for offset in range(size if size > 1 else 0):  # one at a time, so the progress says which member trains
         emit(job.progress, job.key.label(), "phase", name="teacher", member=offset + 1, members=size)
         ctx.teacher(offset)

@@ -214,7 +214,7 @@ def test_progress_names_each_ensemble_member_and_the_time_left_in_a_phase() -> N
     plain = io.StringIO()
     PlainDisplay(Console(file=plain, width=200)).update(1, label, "phase", {"name": "teacher", "member": 1,
                                                                              "members": 3})
-    assert f"teacher for {label}: member 1/3" in plain.getvalue()
+    assert "ensemble teacher member 1/3 for vanilla_kd seed0" in plain.getvalue()
 
 
 def test_preparing_an_ensemble_teacher_reports_each_member(tmp_path: Path) -> None:
