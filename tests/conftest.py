@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -65,6 +65,13 @@ def data_root(request: pytest.FixtureRequest) -> Path:
 
     return require_files(request.config, [f"{DB}/RECORDS", *(f"{DB}/{name}" for name in record_files())],
                          "MIT-BIH")
+
+
+@pytest.fixture(scope="session")
+def require_data(request: pytest.FixtureRequest) -> Callable[[Sequence[str], str], Path]:
+    """For a real-data test with files of its own: ``require_data(["svdb/800.hea", ...], "SVDB")`` returns the data
+    root, or skips with one line naming the first missing file."""
+    return partial(require_files, request.config)
 
 
 @pytest.fixture(scope="session")

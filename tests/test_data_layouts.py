@@ -53,3 +53,17 @@ def test_a_root_holding_only_mitdb_skips_the_sleepedf_metadata_test(data_root: P
 def test_the_metadata_fixture_checks_the_files_its_test_reads(sleepedf_metadata_root: Path) -> None:
     for name in ("SHA256SUMS.txt", "RECORDS", "RECORDS-v1"):
         assert (sleepedf_metadata_root / "sleep-edf" / name).is_file()
+
+
+def test_require_data_skips_naming_the_first_missing_file(require_data, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import require_files
+
+    monkeypatch.setenv("KDNAS_DATA", str(tmp_path))
+    (tmp_path / "svdb").mkdir()
+    (tmp_path / "svdb" / "800.hea").write_text("")
+    config = type("Config", (), {"getoption": staticmethod(lambda name: None)})()
+    assert require_files(config, ["svdb/800.hea"], "SVDB") == tmp_path
+    with pytest.raises(pytest.skip.Exception, match=r"SVDB: .* has no svdb/800\.dat \(and 1 more\)"):
+        require_files(config, ["svdb/800.hea", "svdb/800.dat", "svdb/800.atr"], "SVDB")
+    assert callable(require_data)
