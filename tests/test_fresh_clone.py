@@ -85,3 +85,30 @@ def test_a_first_run_uses_runs_and_leaves_the_release_untouched(clone: Path, tmp
     assert git(clone, "status", "--porcelain") == ""  # nothing but ignored files changed
     assert "!! runs/" in git(clone, "status", "--porcelain", "--ignored").splitlines()
     assert sorted(p.relative_to(clone) for p in (clone / "results").rglob("seed*.json")) == released
+
+
+def first_run_commands() -> list[list[str]]:
+    """The `python -m benchmark` lines of the README's first code block under "First run", as argument lists."""
+    import re
+    import shlex
+
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("## First run", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.S)
+    assert block, "no bash block under First run"
+    return [shlex.split(line)[3:] for line in block.group(1).splitlines() if line.startswith("python -m benchmark ")]
+
+
+@pytest.mark.slow  # the README's first run on the real MIT-BIH data: preprocessing and a smoke job, ~1 min
+@pytest.mark.data
+def test_the_readmes_first_run_as_written(clone: Path, data_root: Path, tmp_path: Path) -> None:
+    """The README's First-run lines verbatim (`--data-root data --fetch`: the files are there, so nothing is
+    downloaded), in the clone, then `git status` is clean but for ignored files."""
+    (clone / "data").mkdir(exist_ok=True)
+    (clone / "data" / "mitdb").symlink_to(data_root / "mitdb", target_is_directory=True)
+    commands = first_run_commands()
+    assert [argv[0] for argv in commands] == ["run", "show"]
+    for argv in commands:
+        output = benchmark(clone, tmp_path, *argv)
+    assert "mitbih/inter-patient/small/smoke/student/seed0" in output
+    assert git(clone, "status", "--porcelain") == ""
+    assert {"!! data/", "!! runs/"} <= set(git(clone, "status", "--porcelain", "--ignored").splitlines())
