@@ -54,6 +54,7 @@ def test_first_steps_in_process_leave_the_release_untouched(clone: Path, tmp_pat
     """The same steps through ``main`` in the clone's root (fast; the slow test below runs the clone's own code)."""
     from benchmark.cli import main
 
+    shutil.rmtree(clone / "runs", ignore_errors=True)  # a first run: no earlier test's runs
     monkeypatch.chdir(clone)
     monkeypatch.setenv("KDNAS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("KDNAS_DATA", str(tmp_path / "no-data"))
@@ -67,11 +68,11 @@ def test_first_steps_in_process_leave_the_release_untouched(clone: Path, tmp_pat
     assert (clone / "runs" / "leaderboards" / "synthetic.md").is_file() and (clone / "runs" / "board.csv").is_file()
     assert git(clone, "status", "--porcelain") == ""  # nothing but ignored files changed
     assert "!! runs/" in git(clone, "status", "--porcelain", "--ignored").splitlines()
-    shutil.rmtree(clone / "runs")
 
 
 @pytest.mark.slow  # five `python -m benchmark` processes: ~25 s on 2 idle cores, a minute under load
 def test_a_first_run_uses_runs_and_leaves_the_release_untouched(clone: Path, tmp_path: Path) -> None:
+    shutil.rmtree(clone / "runs", ignore_errors=True)  # a first run: no earlier test's runs
     released = sorted(p.relative_to(clone) for p in (clone / "results").rglob("seed*.json"))
     output = benchmark(clone, tmp_path, "run", "--methods", "student", "--dataset", "synthetic", "--profile", "smoke")
     assert "results: runs" in output and "1 ok, 0 failed" in output
@@ -103,6 +104,7 @@ def first_run_commands() -> list[list[str]]:
 def test_the_readmes_first_run_as_written(clone: Path, data_root: Path, tmp_path: Path) -> None:
     """The README's First-run lines verbatim (`--data-root data --fetch`: the files are there, so nothing is
     downloaded), in the clone, then `git status` is clean but for ignored files."""
+    shutil.rmtree(clone / "runs", ignore_errors=True)  # a first run: no earlier test's runs
     (clone / "data").mkdir(exist_ok=True)
     (clone / "data" / "mitdb").symlink_to(data_root / "mitdb", target_is_directory=True)
     commands = first_run_commands()
