@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+from benchmark import workspace
 from benchmark.catalog import variant_name
 from benchmark.registry import RegistryError
 from benchmark.validation import UsageError, check_writable_dir, parse_index_list, validate_run
+from benchmark.workspace import USER_BOARDS, USER_RUNS, board_paths
 
 # Heavy modules (torch, scikit-learn, pandas, optuna, mne, matplotlib, wfdb) are imported inside the commands that
 # need them, so `--help`, `list` and `show` start in well under a second (tests/test_startup.py).
@@ -155,11 +157,11 @@ def plan_lines(args: argparse.Namespace, jobs: Sequence[Job], estimates: dict[st
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.estimate import COMMITTED_RESULTS, job_estimates, measured_costs
-    from benchmark.paths import resolve_cache_dir, resolve_data_root
+    from benchmark.paths import resolve_cache_dir
     from benchmark.resume import planned_state
     from methods import METHODS
 
-    data_root, cache_dir = resolve_data_root(args.data_root), resolve_cache_dir(args.cache_dir)
+    data_root, cache_dir = located_root(args.dataset, args.data_root), resolve_cache_dir(args.cache_dir)
     jobs = build_jobs(args, data_root, cache_dir)
     validate_run(args, jobs, parse_overrides(args.set or []))  # before any data is read or file written
     results_dir = Path(args.results_dir)
@@ -180,17 +182,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     return execute(args, jobs, results_dir, estimates)
 
 
+def located_root(dataset_name: str, option: str | None) -> Path:
+    """The data root of ``--data-root`` / $KDNAS_DATA / the default; a database folder given for it (``.../mitdb``)
+    is recognised and its parent used, with a note."""
+    from benchmark.paths import resolve_data_root
+    from datasets.base import DATASETS
+    from datasets.data_root import locate
+
+    root, note = locate(DATASETS.get(dataset_name)(), resolve_data_root(option))
+    if note:
+        console.print(note, highlight=False, soft_wrap=True)
+    return root
+
+
 def check_data(args: argparse.Namespace, data_root: Path, cache_dir: Path) -> None:
     """Fetch (``--fetch``) or complain about missing files, then build the caches before workers start."""
     from datasets.base import DATASETS, DataError
+    from datasets.data_root import hint
 
     dataset = DATASETS.get(args.dataset)()
     missing = dataset.missing_files(data_root)
     if missing and args.fetch:
         dataset.fetch(data_root)
     elif missing:
-        raise DataError(f"{args.dataset}: {len(missing)} file(s) missing under {data_root} (e.g. {missing[0]}); "
-                        f"run `python -m benchmark data fetch {args.dataset} --data-root {data_root}` or pass --fetch")
+        raise DataError(f"{args.dataset}: {len(missing)} file(s) missing under {data_root} (e.g. {missing[0]})"
+                        f"{hint(dataset, data_root)}; run `python -m benchmark data fetch {args.dataset} --data-root "
+                        f"{data_root}` or pass --fetch")
     dataset.prepare(data_root, cache_dir)  # fail fast on bad data; warm the caches before workers start
 
 
@@ -248,7 +265,7 @@ def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estima
     else:
         console.print(f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} already done; "
                       f"records in {results_dir}. Regenerate tables with "
-                      f"`python -m benchmark leaderboard --results-dir {results_dir}`.")
+                      f"`{workspace.leaderboard_hint(results_dir)}`.")
     return 1 if counts["failed"] else 0
 
 
@@ -296,20 +313,22 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.results import ResultError, load_results
     from datasets.base import DATASETS
 
-    check_writable_dir(Path(args.out), "--out")
+    results_dir, out_dir = board_paths(args.results_dir, args.out, args.release, args.readme)
+    check_writable_dir(Path(out_dir), "--out")
     readme = Path(args.readme) if args.readme else None
     try:
         if readme is not None:
             check_readme(readme)  # before any work: a README without markers loses nothing
     except HeadlineError as err:
         raise UsageError(f"--readme {err}") from None
-    results = load_results(Path(args.results_dir))
+    check_has_records(results_dir)
+    results = load_results(Path(results_dir))
     if not results:
-        raise ResultError(f"{args.results_dir}: no result records found (run `python -m benchmark run` first)")
+        raise ResultError(f"{results_dir}: no result records found (run `python -m benchmark run` first)")
     highlight = {name: tuple(getattr(cls, "highlight_classes", ())) for name, cls in DATASETS.items()}
-    source = args.results_dir.rstrip("/") + "/"
-    board = aggregate(results, load_external_scores(Path(args.results_dir)))
-    paths = write_leaderboards(results, Path(args.out), highlight=highlight, source=source, board=board)
+    source = results_dir.rstrip("/") + "/"
+    board = aggregate(results, load_external_scores(Path(results_dir)))
+    paths = write_leaderboards(results, Path(out_dir), highlight=highlight, source=source, board=board)
     if readme is not None:
         paths.append(write_headline(readme, board))
     for path in paths:
@@ -317,14 +336,25 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_has_records(folder: str) -> None:
+    """A one-line error for the user's default folder before their first run (instead of "cannot read runs")."""
+    from benchmark.results import ResultError
+
+    if folder == USER_RUNS and not Path(folder).is_dir():
+        raise ResultError(f"{USER_RUNS}/: no runs of yours yet (`python -m benchmark run` writes them here); "
+                          "--release reads the committed release")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from benchmark.export import export_format, write_table
     from benchmark.results import ResultError, load, load_runs
 
     fmt = export_format(Path(args.out), args.format)
-    if not Path(args.results_dir).is_dir():
-        raise ResultError(f"{args.results_dir}: no such results folder (--results-dir)")
-    frame = load_runs(args.results_dir) if args.runs else load(args.results_dir)
+    results_dir = workspace.results_dir(args.results_dir, args.release)
+    check_has_records(results_dir)
+    if not Path(results_dir).is_dir():
+        raise ResultError(f"{results_dir}: no such results folder (--results-dir)")
+    frame = load_runs(results_dir) if args.runs else load(results_dir)
     out.print(f"wrote {write_table(frame, Path(args.out), fmt)} ({len(frame)} rows, {fmt})")
     return 0
 
@@ -333,13 +363,19 @@ def cmd_show(args: argparse.Namespace) -> int:
     from benchmark.results import ResultError
     from benchmark.show import show
 
+    if args.paths and args.release:
+        raise UsageError("--release: shows the whole committed release; name its records as paths instead "
+                         "(e.g. results/mitbih)")
+    paths = args.paths or [workspace.results_dir(None, args.release)]
+    if not args.paths:
+        check_has_records(paths[0])
     try:
-        for renderable in show(args.paths, by_patient=args.by_patient, influence=args.influence):
+        for renderable in show(paths, by_patient=args.by_patient, influence=args.influence):
             out.print(renderable)
     except (TypeError, ValueError, KeyError, AttributeError) as err:  # a field of an unexpected type or shape
         if isinstance(err, ResultError):
             raise
-        raise ResultError(f"{', '.join(args.paths)}: cannot show this record ({type(err).__name__}: {err})") from None
+        raise ResultError(f"{', '.join(paths)}: cannot show this record ({type(err).__name__}: {err})") from None
     return 0
 
 
@@ -410,12 +446,11 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
-    from benchmark.paths import resolve_data_root
     from datasets.base import DATASETS, DataError
 
     if args.jobs < 1:
         raise UsageError(f"--jobs: expected a number of parallel downloads >= 1, got {args.jobs}")
-    root = resolve_data_root(args.data_root)
+    root = located_root(args.dataset, args.data_root)
     try:
         fetched = DATASETS.get(args.dataset)().fetch(root, base_url=args.base_url, jobs=args.jobs)
     except DataError as err:
@@ -428,13 +463,14 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_data_info(args: argparse.Namespace) -> int:
-    from benchmark.paths import resolve_data_root
     from datasets.base import DATASETS
+    from datasets.data_root import hint
 
-    root = resolve_data_root(args.data_root)
-    missing = DATASETS.get(args.dataset)().missing_files(root)
+    root = located_root(args.dataset, args.data_root)
+    dataset = DATASETS.get(args.dataset)()
+    missing = dataset.missing_files(root)
     if missing:
-        console.print(f"{args.dataset}: {len(missing)} file(s) missing under {root}; "
+        console.print(f"{args.dataset}: {len(missing)} file(s) missing under {root}{hint(dataset, root)}; "
                       f"run `python -m benchmark data fetch {args.dataset} --data-root {root}`")
         return 1
     console.print(f"{args.dataset}: complete under {root}")
@@ -456,6 +492,10 @@ def make_parser() -> argparse.ArgumentParser:
 
     def command(name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, parents=[common], **kwargs)
+
+    def release_option(p: argparse.ArgumentParser, also: str = "") -> None:
+        p.add_argument("--release", action="store_true",
+                       help=f"read the committed release (results/) instead of your runs{also}")
 
     def data_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-root", help="folder in PhysioNet's layout (mitdb/, sleep-edf/); "
@@ -480,7 +520,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", default="local", choices=("local", "ray"), help="local processes or a Ray cluster")
     p.add_argument("--ray-address", help="Ray cluster address for --executor ray (default: start a local one)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present) | cpu | cuda | cuda:N")
-    p.add_argument("--results-dir", default="results", help="where result records go (default results/)")
+    p.add_argument("--results-dir", default=USER_RUNS, help=f"where result records go (default {USER_RUNS}/, "
+                   "git-ignored; the committed release is results/)")
     p.add_argument("--cache-dir", help="preprocessed data and teachers (default $KDNAS_CACHE, else "
                                        "~/.cache/kdnas-bench/cache)")
     p.add_argument("--set", action="append", metavar="METHOD.OPTION=VALUE", help="override a method's config "
@@ -506,19 +547,23 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = command("latency", "remeasure CPU latency of finished records, quietly (one model at a time, one thread)")
     p.add_argument("paths", nargs="*", help="records, folders or globs (default: --results-dir)")
-    p.add_argument("--results-dir", default="results", help="records to measure when no path is given")
+    p.add_argument("--results-dir", default=USER_RUNS, help=f"records to measure when no path is given (default "
+                                                          f"{USER_RUNS}/)")
     p.add_argument("--repeats", type=int, default=200, metavar="N", help="timed batch-1 calls per model (200)")
     p.set_defaults(func=cmd_latency)
 
     p = command("leaderboard", "regenerate leaderboard markdown from the result records")
-    p.add_argument("--results-dir", default="results", help="records to read (default results/)")
-    p.add_argument("--out", default="leaderboards", help="output folder (default leaderboards/)")
+    p.add_argument("--results-dir", help=f"records to read (default {USER_RUNS}/, your runs)")
+    p.add_argument("--out", help=f"output folder (default {USER_BOARDS}/; with --release the committed "
+                                 "leaderboards/)")
+    release_option(p, " and rewrite the committed leaderboards/ (maintainers)")
     p.add_argument("--readme", metavar="PATH", help="also rewrite the headline results between the markers in this "
-                   "file (the project's README.md; benchmark.headline)")
+                   "file (the project's README.md; benchmark.headline); alone it implies --release")
     p.set_defaults(func=cmd_leaderboard)
 
     p = command("export", "write the leaderboard table (benchmark.results.load) as CSV or Parquet")
-    p.add_argument("--results-dir", default="results", help="records to read (default results/)")
+    p.add_argument("--results-dir", help=f"records to read (default {USER_RUNS}/, your runs)")
+    release_option(p)
     p.add_argument("--out", required=True, help="output file")
     p.add_argument("--format", choices=("csv", "parquet"), help="default: from --out's suffix (.parquet), else csv; "
                                                                  "parquet needs pyarrow")
@@ -526,7 +571,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = command("show", "show result records: one record in full, several as a table")
-    p.add_argument("paths", nargs="+", help="result JSON files, folders (searched recursively) or globs")
+    p.add_argument("paths", nargs="*", help=f"result JSON files, folders (searched recursively) or globs (default "
+                                            f"{USER_RUNS}/, your runs)")
+    release_option(p)
     p.add_argument("--by-patient", metavar="CLASS", help="per test patient (MIT-BIH record, Sleep-EDF subject): the "
                                                          "class's beats, and each method's Se / +P of it, seeds pooled")
     p.add_argument("--influence", action="store_true", help="per method: the test patients whose leaving out moves "
@@ -548,8 +595,9 @@ def make_parser() -> argparse.ArgumentParser:
                                             "trace are skipped)")
     p.add_argument("--k", type=int, default=5, help="top-k candidates by search score, plus k at random (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random draw (retraining uses the record's seed)")
-    p.add_argument("--out", default="audits", help="output folder: <out>/<record label>/audit.{md,json} (default "
-                                                   "audits/)")
+    p.add_argument("--out", default=f"{USER_RUNS}/audits", help="output folder: <out>/<record label>/audit.{md,json} "
+                                                              f"(default {USER_RUNS}/audits/; the committed ones: "
+                                                              "--out audits)")
     p.add_argument("--cache-dir", help="preprocessed data and teachers (default $KDNAS_CACHE, else "
                                        "~/.cache/kdnas-bench/cache)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present) | cpu | cuda | cuda:N")

@@ -272,13 +272,15 @@ def cpu_latency_ms(module: nn.Module, input_shape: tuple[int, ...], repeats: int
     return measure_latency(module, input_shape, repeats, warmup).median_ms
 
 
-def summarise_model(module: nn.Module, input_shape: tuple[int, ...], repeats: int = 50) -> dict[str, Any]:
+def summarise_model(module: nn.Module, input_shape: tuple[int, ...], repeats: int = 50,
+                    timed: bool = True) -> dict[str, Any]:
     """``{"params", "macs", "latency_ms", "latency"}`` of ``module`` for a batch-1 input of ``input_shape``;
-    ``latency`` is ``Latency.to_dict()`` (median, quartiles, repeats, threads, hardware)."""
-    latency = measure_latency(module, input_shape, repeats=repeats)
+    ``latency`` is ``Latency.to_dict()`` (median, quartiles, repeats, threads, hardware); without ``timed``,
+    ``latency_ms`` is None and ``latency`` empty (not measured)."""
+    latency = measure_latency(module, input_shape, repeats=repeats) if timed else None
     return {
         "params": count_params(module),
         "macs": count_macs(module, input_shape),
-        "latency_ms": latency.median_ms,
-        "latency": latency.to_dict(),
+        "latency_ms": latency.median_ms if latency else None,
+        "latency": latency.to_dict() if latency else {},
     }

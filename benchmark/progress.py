@@ -31,7 +31,8 @@ class Sink(Protocol):
 
 
 def emit(sink: Sink | None, label: str, kind: str, **data: Any) -> None:
-    """Report ``kind`` (``phase`` with ``name``; ``epoch`` with ``epoch``/``epochs``) of the job ``label``."""
+    """Report ``kind`` (``phase`` with ``name``, and ``member``/``members`` while an ensemble teacher's members are
+    prepared; ``epoch`` with ``epoch``/``epochs``) of the job ``label``."""
     if sink is None:
         return
     try:
@@ -99,7 +100,10 @@ class PlainDisplay:
 
     def update(self, pid: int, label: str, kind: str, data: Mapping[str, Any]) -> None:
         teacher = data.get("name") == "teacher"
-        if kind == "phase" and (label, teacher) not in self._started and not self.quiet:
+        if kind == "phase" and teacher and data.get("member") and not self.quiet:
+            self.console.print(f"  ensemble teacher {_member(data)} for {_short(label)}", highlight=False,
+                               soft_wrap=True, markup=False)
+        elif kind == "phase" and (label, teacher) not in self._started and not self.quiet:
             self._started.add((label, teacher))
             text = (f"preparing the shared teacher for {label} (from the store, or trained once and stored)"
                     if teacher else f"start {label}")
@@ -134,6 +138,7 @@ class RichDisplay:
         self._rows: dict[str, tuple[int, Any]] = {}  # job label -> (worker slot, task id) while it runs
         self._phase: dict[str, str] = {}  # job label -> its row's description
         self._running: dict[str, float] = {}  # job label -> start time
+        self._phase_start: dict[str, float] = {}  # job label -> start time of its current phase
         self._remaining = dict(estimates)  # job label -> estimated seconds, for jobs not yet finished
         self._lock = threading.Lock()
 
@@ -152,13 +157,17 @@ class RichDisplay:
         with self._lock:
             if kind == "phase":
                 self._running.setdefault(label, time.monotonic())
+                self._phase_start[label] = time.monotonic()
                 slot = self._rows[label][0] if label in self._rows else self._slot()
                 self._drop_row(label)
-                self._phase[label] = f"  worker {slot}: {_short(label)} · {data.get('name')}"
+                member = f" {_member(data)}" if data.get("member") else ""
+                self._phase[label] = f"  worker {slot}: {_short(label)} · {data.get('name')}{member}"
                 self._rows[label] = (slot, self.progress.add_task(self._phase[label], total=None, info=""))
             elif kind == "epoch" and label in self._rows:
+                elapsed = time.monotonic() - self._phase_start.get(label, time.monotonic())
+                left = elapsed / data["epoch"] * (data["epochs"] - data["epoch"]) if data["epoch"] else None
                 self.progress.update(self._rows[label][1], total=data["epochs"], completed=data["epoch"],
-                                     info="epochs")
+                                     info=f"epochs · ~{format_duration(left)} left in this phase")
             self._refresh_eta()
 
     def _drop_row(self, label: str) -> None:
@@ -185,14 +194,22 @@ class RichDisplay:
 
     def _refresh_eta(self) -> None:
         """ETA = (estimated seconds of unfinished jobs, less what those running have done) / workers."""
-        if any(v is None for v in self._remaining.values()):
-            info = "ETA ?"  # some job has no measured cost (the plan said which)
-        else:
-            now = time.monotonic()
-            left = sum(max(0.0, est - (now - self._running[label]) if label in self._running else est)
-                       for label, est in self._remaining.items() if est is not None)
+        now = time.monotonic()
+        left = sum(max(0.0, est - (now - self._running[label]) if label in self._running else est)
+                   for label, est in self._remaining.items() if est is not None)
+        unknown = sum(1 for v in self._remaining.values() if v is None)  # no measured cost (the plan said which)
+        if not unknown:
             info = f"ETA ~{format_duration(left / self.workers)}"
+        elif left:
+            info = f"ETA > ~{format_duration(left / self.workers)} (+{unknown} unmeasured job(s))"
+        else:
+            info = f"ETA ? ({unknown} unmeasured job(s): see each phase's time left)"
         self.progress.update(self.sweep, info=info)
+
+
+def _member(data: Mapping[str, Any]) -> str:
+    """``member 2/3`` of an ensemble teacher's phase message."""
+    return f"member {data['member']}/{data.get('members', '?')}"
 
 
 def _short(label: str) -> str:

@@ -207,8 +207,8 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         "quick", TrainRecipe(epochs=20, batch_size=128, **TEACHER_REGULARISATION),
         TrainRecipe(epochs=10, batch_size=128), search_budget=30.0,
-        description="CPU: on mitbih each of the 3 ensemble teachers takes ~4 min of one core per seed (cached), "
-        "the student ~2.5",
+        description="CPU: on mitbih (budget small) one seed of every method and ablation takes ~80 min of one core, "
+        "plus ~14 min for the 3 ensemble teachers (once per seed, then cached)",
     ),
     "full": Profile(
         "full", TrainRecipe(epochs=60, batch_size=256, **TEACHER_REGULARISATION),

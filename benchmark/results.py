@@ -210,7 +210,9 @@ def load(results_dir: Path | str = "results") -> pd.DataFrame:
     """The leaderboard as a table: ``benchmark.aggregate.aggregate`` of every record under ``results_dir``.
 
     One row per (dataset, split, budget, profile, protocol version, method label) with mean, std, 95 % CI, paired
-    comparisons and rank; ``from benchmark import results; df = results.load("results/")``.
+    comparisons and rank; ``from benchmark import results; df = results.load("results/")``. Units are the records':
+    scores, their CI and paired differences are fractions (``mean`` 0.507 is the tables' 50.7 %, ``vs_student_diff``
+    0.017 their +1.7 points; κ stays κ): multiply by 100 for the tables' percent and points.
     """
     from benchmark.aggregate import aggregate
     from benchmark.external import load_external_scores

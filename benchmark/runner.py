@@ -114,7 +114,12 @@ def prepare_teacher(job: Job) -> dict[str, Any]:
     emit(job.progress, job.key.label(), "phase", name="teacher")
     device = resolve_device(job.device)
     ctx = build_context(job, load_bundle(job), device)
-    return teacher_info(ctx, METHODS.get(job.key.method).uses_ensemble)
+    ensemble = METHODS.get(job.key.method).uses_ensemble
+    size = ctx.protocol.ensemble_size if ensemble or ctx.protocol.kd_source == "ensemble" else 1
+    for offset in range(size if size > 1 else 0):  # one at a time, so the progress says which member trains
+        emit(job.progress, job.key.label(), "phase", name="teacher", member=offset + 1, members=size)
+        ctx.teacher(offset)
+    return teacher_info(ctx, ensemble)
 
 
 def teacher_info(ctx: RunContext, ensemble: bool) -> dict[str, Any]:
@@ -170,9 +175,11 @@ def run_one(job: Job) -> RunResult:
         result.metrics = classification_metrics(bundle.test.y, test_pred, bundle.classes, bundle.scored_classes)
         result.test_confusion_by_group = confusion_by_group(bundle.test.y, test_pred, bundle.test.groups,
                                                             len(bundle.classes))
-        summary = summarise_model(model, bundle.input_shape)
+        # smoke runs are checks, not results: no latency (the README says so; `benchmark latency` measures on request)
+        summary = summarise_model(model, bundle.input_shape, timed=key.profile != "smoke")
         result.macs, result.latency_ms = summary["macs"], summary["latency_ms"]
-        result.latency = {**summary["latency"], "step": "end of job"}  # `benchmark latency` remeasures quietly
+        if summary["latency"]:
+            result.latency = {**summary["latency"], "step": "end of job"}  # `benchmark latency` remeasures quietly
         if method.uses_teacher:
             result.teacher = teacher_info(ctx, method.uses_ensemble)
             result.teacher_ids = teacher_ids(result.teacher)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,24 +30,57 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     slow = [item for item in terminalreporter.stats.get("deselected", []) if item.get_closest_marker("slow")]
     if skipped:
         terminalreporter.write_line(
-            f"{len(skipped)} real-data test(s) (marker `data`) skipped: set KDNAS_DATA to a data root holding "
-            "mitdb/ (e.g. KDNAS_DATA=../shared/data) or pass --data-root DIR; "
-            "`python -m benchmark data fetch mitbih --data-root DIR` downloads it (about 94 MB).")
+            f"{len(skipped)} real-data test(s) (marker `data`) skipped (reasons above): set KDNAS_DATA to a data root "
+            "holding mitdb/ (e.g. KDNAS_DATA=data) or pass --data-root DIR; `python -m benchmark data fetch mitbih "
+            "--data-root data` downloads it (about 94 MB).")
     if slow:
         terminalreporter.write_line(f"{len(slow)} slow test(s) not run by default: `python -m pytest -m slow` "
                                     "(CI runs them in a second step).")
 
 
+def configured_root(config: pytest.Config) -> Path | None:
+    """The real data root from --data-root or $KDNAS_DATA; None when neither is set."""
+    option = config.getoption("--data-root") or os.environ.get("KDNAS_DATA")
+    return Path(option).expanduser().resolve() if option else None
+
+
+def require_files(config: pytest.Config, files: Sequence[str], what: str) -> Path:
+    """The configured data root, or a one-line skip naming what is missing: no root, or the first of ``files`` (paths
+    under the root) that it lacks. Each real-data fixture names the files its tests read."""
+    root = configured_root(config)
+    if root is None:
+        pytest.skip(f"{what}: no data root (set KDNAS_DATA=DIR or pass --data-root DIR)")
+    absent = [name for name in files if not (root / name).is_file()]
+    if absent:
+        pytest.skip(f"{what}: {root} has no {absent[0]}" + (f" (and {len(absent) - 1} more)" if len(absent) > 1
+                                                               else ""))
+    return root
+
+
 @pytest.fixture(scope="session")
 def data_root(request: pytest.FixtureRequest) -> Path:
-    """The real data root; tests that need it are marked ``data`` and skip when none is configured."""
-    option = request.config.getoption("--data-root") or os.environ.get("KDNAS_DATA")
-    if not option:
-        pytest.skip("no data root: pass --data-root or set KDNAS_DATA (e.g. ../shared/data)")
-    root = Path(option).expanduser().resolve()
-    if not (root / "mitdb" / "RECORDS").exists():
-        pytest.skip(f"{root} has no mitdb/RECORDS")
-    return root
+    """The real data root holding all of MIT-BIH (``mitdb/``, what `data fetch mitbih` makes); tests that need it
+    are marked ``data`` and skip, naming the missing file, without it."""
+    from datasets.mitbih import DB, record_files
+
+    return require_files(request.config, [f"{DB}/RECORDS", *(f"{DB}/{name}" for name in record_files())],
+                         "MIT-BIH")
+
+
+@pytest.fixture(scope="session")
+def require_data(request: pytest.FixtureRequest) -> Callable[[Sequence[str], str], Path]:
+    """For a real-data test with files of its own: ``require_data(["svdb/800.hea", ...], "SVDB")`` returns the data
+    root, or skips with one line naming the first missing file."""
+    return partial(require_files, request.config)
+
+
+@pytest.fixture(scope="session")
+def sleepedf_metadata_root(request: pytest.FixtureRequest) -> Path:
+    """A data root holding PhysioNet's Sleep-EDF metadata (``sleep-edf/``: SHA256SUMS.txt, RECORDS, RECORDS-v1)."""
+    from datasets.sleepedf import FOLDER
+
+    return require_files(request.config, [f"{FOLDER}/{name}" for name in ("SHA256SUMS.txt", "RECORDS", "RECORDS-v1")],
+                         "Sleep-EDF metadata")
 
 
 @pytest.fixture(scope="session")

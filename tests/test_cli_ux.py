@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,8 @@ def test_show_one_record_prints_confusion_matrix_and_config(capsys: pytest.Captu
                                                            one_record: Path) -> None:
     record = next(one_record.rglob("seed0.json"))
     code, output = run_cli(capsys, "show", str(record))
-    assert code == 0 and "confusion matrix" in output and '"label_smoothing"' in output and "IQR" in output
+    assert code == 0 and "confusion matrix" in output and '"label_smoothing"' in output
+    assert json.loads(record.read_text())["latency_ms"] is None  # a smoke run measures no latency
 
 
 def test_show_accepts_folders_and_globs(capsys: pytest.CaptureFixture[str], one_record: Path) -> None:
@@ -97,6 +99,8 @@ def test_latency_step_stores_median_spread_and_repeats(capsys: pytest.CaptureFix
     latency = json.loads(record.read_text())["latency"]
     assert latency["repeats"] == 30 and latency["threads"] == 1 and latency["step"] == "latency step"
     assert latency["q1_ms"] <= latency["median_ms"] <= latency["q3_ms"]
+    code, output = run_cli(capsys, "show", str(record))
+    assert code == 0 and "IQR" in output
 
 
 def test_leaderboard_header_names_the_results_folder(capsys: pytest.CaptureFixture[str], one_record: Path,
@@ -192,3 +196,45 @@ def test_leaderboard_readme_without_markers_fails_first_and_writes_nothing(capsy
                            "--readme", str(readme))
     assert code == 2 and f"--readme {readme}: no headline block" in output
     assert readme.read_text(encoding="utf-8") == "no markers\n" and not (tmp_path / "lb").exists()
+
+
+def test_progress_names_each_ensemble_member_and_the_time_left_in_a_phase() -> None:
+    buffer = io.StringIO()
+    label = _result().key.label()
+    display = RichDisplay(Console(file=buffer, width=200, force_terminal=True), "synthetic · smoke", 2,
+                          {label: None, "other": 60.0}, workers=1)
+    display.start()
+    display.update(7, label, "phase", {"name": "teacher", "member": 2, "members": 3})
+    display.update(7, label, "epoch", {"epoch": 2, "epochs": 5})
+    display.progress.refresh()
+    display.stop()
+    text = buffer.getvalue()
+    assert "vanilla_kd seed0 · teacher member 2/3" in text and "left in this phase" in text
+    assert "ETA > ~" in text and "(+1 unmeasured job(s))" in text  # the known part, not a bare "?"
+    plain = io.StringIO()
+    PlainDisplay(Console(file=plain, width=200)).update(1, label, "phase", {"name": "teacher", "member": 1,
+                                                                             "members": 3})
+    assert "ensemble teacher member 1/3 for vanilla_kd seed0" in plain.getvalue()
+
+
+def test_preparing_an_ensemble_teacher_reports_each_member(tmp_path: Path) -> None:
+    import queue
+
+    from benchmark.runner import Job, prepare_teacher
+
+    sink: queue.Queue = queue.Queue()
+    key = JobKey("synthetic", "fixed", "small", "smoke", "oracle_kd", 0)
+    info = prepare_teacher(Job(key, str(tmp_path), str(tmp_path), device="cpu", progress=sink))
+    members = [data["member"] for _, _, kind, data in list(sink.queue) if kind == "phase" and "member" in data]
+    assert members == list(range(1, len(info["members"]) + 1)) and len(members) > 1
+
+
+def test_list_shows_each_profile_description_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmark.protocol import PROFILES
+
+    code, output = run_cli(capsys, "list", "quick")
+    assert code == 0
+    words = " ".join(output.replace("│", " ").split())
+    for profile in PROFILES.values():
+        assert not re.search(r"[~\d.]$", profile.description), f"{profile.name}: description cut off"
+    assert all(word in words for word in PROFILES["quick"].description.split())

@@ -265,9 +265,9 @@ def test_registered_names() -> None:
 
 
 @pytest.mark.data
-def test_committed_lists_agree_with_physionet_metadata(data_root: Path) -> None:
+def test_committed_lists_agree_with_physionet_metadata(sleepedf_metadata_root: Path) -> None:
     """The committed checksums are PhysioNet's lines; EDF-20 is RECORDS-v1's SC set, EDF-78 RECORDS' SC set."""
-    folder = data_root / FOLDER
+    folder = sleepedf_metadata_root / FOLDER
     physionet = read_sha256sums(folder / "SHA256SUMS.txt")
     assert all(physionet[name] == sha for name, sha in sleepedf.committed_sums().items())
     v1 = [line for line in (folder / "RECORDS-v1").read_text().split() if line.startswith("SC")]

@@ -10,7 +10,7 @@
 # workers. Resumable: a record already made at COMMIT is kept; every method with a record of another commit is rerun
 # (with its variants at `small`; --no-resume), even where its settings did not change, so every record names COMMIT.
 # Afterwards, on an idle machine: `python -m benchmark latency results/mitbih` and
-# `python -m benchmark leaderboard --readme README.md`.
+# `python -m benchmark leaderboard --release --readme README.md`.
 set -euo pipefail
 commit=$(git rev-parse --verify "${1:?usage: tools/release.sh COMMIT [DATA_ROOT]}^{commit}")
 here=$(git rev-parse --show-toplevel)
