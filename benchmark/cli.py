@@ -292,7 +292,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.aggregate import aggregate
     from benchmark.headline import HeadlineError, check_readme, write_headline
     from benchmark.leaderboard import write_leaderboards
-    from benchmark.results import ResultError, load_results
+    from benchmark.results import ResultError, load_checked
     from datasets.base import DATASETS
 
     check_writable_dir(Path(args.out), "--out")
@@ -302,13 +302,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             check_readme(readme)  # before any work: a README without markers loses nothing
     except HeadlineError as err:
         raise UsageError(f"--readme {err}") from None
-    results = load_results(Path(args.results_dir))
-    if not results:
+    results, invalid = load_checked(Path(args.results_dir))
+    for bad in invalid:  # left out of every table, listed under it
+        console.print(f"warning: {Path(args.results_dir) / bad.path}: invalid record left out ({bad.reason})",
+                      highlight=False, soft_wrap=True, markup=False)
+    if not results and not invalid:
         raise ResultError(f"{args.results_dir}: no result records found (run `python -m benchmark run` first)")
     highlight = {name: tuple(getattr(cls, "highlight_classes", ())) for name, cls in DATASETS.items()}
     source = args.results_dir.rstrip("/") + "/"
     board = aggregate(results)
-    paths = write_leaderboards(results, Path(args.out), highlight=highlight, source=source, board=board)
+    paths = write_leaderboards(results, Path(args.out), highlight=highlight, source=source, board=board,
+                               invalid=invalid)
     if readme is not None:
         paths.append(write_headline(readme, board))
     for path in paths:
