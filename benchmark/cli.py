@@ -206,11 +206,10 @@ def teacher_line(seed: int, payload: Any) -> str:
 
 def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estimates: dict[str, float | None]) -> int:
     """Run the jobs with progress, then the quiet latency step over the new records; print the summary."""
-    import multiprocessing as mp
     import queue
 
     from benchmark.executors import make_executor
-    from benchmark.progress import Listener, PlainDisplay, RichDisplay, result_line
+    from benchmark.progress import Listener, PlainDisplay, RichDisplay, progress_queue, result_line
     from benchmark.results import results_path
     from benchmark.runner import run_many
 
@@ -218,7 +217,7 @@ def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estima
     stack = contextlib.ExitStack()
     sink: Any = None
     if args.executor == "local":  # Ray tasks may run on other machines: no progress queue to them
-        sink = queue.Queue() if args.workers <= 1 else stack.enter_context(mp.Manager()).Queue()
+        sink = queue.Queue() if args.workers <= 1 else progress_queue(stack)
         jobs = [dataclasses.replace(job, progress=sink) for job in jobs]
     fancy = console.is_terminal and not args.quiet
     display = (RichDisplay(console, f"{args.dataset} · {args.profile}", len(jobs), estimates, args.workers)
@@ -563,16 +562,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True, markup=True)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         console.print("interrupted: finished records are kept; run the same command again to resume")
-        return 130
+        return 128 + getattr(err, "signum", signal.SIGINT)  # 130 for Ctrl-C, 143 for SIGTERM (the shell's codes)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
 
 
+class Terminated(KeyboardInterrupt):
+    """A SIGTERM, stopping the run as Ctrl-C does; ``signum`` gives the exit code (128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Terminated(signum)
 
 
 if __name__ == "__main__":
