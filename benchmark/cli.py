@@ -19,7 +19,14 @@ from rich.markup import escape
 
 from benchmark.catalog import variant_name
 from benchmark.registry import RegistryError
-from benchmark.validation import UsageError, check_writable_dir, parse_index_list, validate_run
+from benchmark.validation import (
+    UsageError,
+    check_at_least_one,
+    check_paths_given,
+    check_writable_dir,
+    parse_index_list,
+    validate_run,
+)
 
 # Heavy modules (torch, scikit-learn, pandas, optuna, mne, matplotlib, wfdb) are imported inside the commands that
 # need them, so `--help`, `list` and `show` start in well under a second (tests/test_startup.py).
@@ -281,6 +288,7 @@ def measure_latencies(paths: Sequence[Path], repeats: int, quiet: bool = False) 
 def cmd_latency(args: argparse.Namespace) -> int:
     from benchmark.show import expand_paths
 
+    check_at_least_one(args.repeats, "--repeats")
     paths = expand_paths(args.paths or [args.results_dir])
     measure_latencies(paths, args.repeats, quiet=args.quiet)
     console.print(f"{len(paths)} record(s) measured; regenerate tables with `python -m benchmark leaderboard`")
@@ -400,15 +408,21 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 def cmd_data_info(args: argparse.Namespace) -> int:
     from benchmark.paths import resolve_data_root
-    from datasets.base import DATASETS
+    from datasets.base import DATASETS, DataError
 
     root = resolve_data_root(args.data_root)
-    missing = DATASETS.get(args.dataset)().missing_files(root)
+    dataset = DATASETS.get(args.dataset)()
+    missing = dataset.missing_files(root)
     if missing:
         console.print(f"{args.dataset}: {len(missing)} file(s) missing under {root}; "
                       f"run `python -m benchmark data fetch {args.dataset} --data-root {root}`")
         return 1
-    console.print(f"{args.dataset}: complete under {root}")
+    try:
+        dataset.verify(root)  # the checks `run` makes: a truncated file is not "complete"
+    except DataError as err:
+        console.print(f"{args.dataset}: {err}", highlight=False, soft_wrap=True)
+        return 1
+    console.print(f"{args.dataset}: complete and verified under {root}")
     return 0
 
 
@@ -556,6 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if in_main_thread:  # a scheduler's SIGTERM stops a run as Ctrl-C does: finished records kept, workers stopped
         previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        check_paths_given(args)
         return args.func(args)
     except Exception as err:
         if not isinstance(err, user_errors()):
