@@ -35,11 +35,9 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _score_problem(metrics: Mapping[str, Any], where: str, required: bool = False) -> str:
-    """Scores out of range (or, ``required``, missing) in ``metrics``."""
+def _score_problem(metrics: Mapping[str, Any], where: str) -> str:
+    """Scores out of range in ``metrics``."""
     for name, (low, high) in SCORE_RANGES.items():
-        if required and name not in metrics:
-            return f"an ok record without {where}.{name}"
         if name in metrics and not (_number(metrics[name]) and low <= metrics[name] <= high):
             return f"{where}.{name} = {metrics[name]!r} is not a number in [{low:g}, {high:g}]"
     per_class = metrics.get("per_class", {})
@@ -95,7 +93,7 @@ def record_problem(record: RunResult) -> str:
         if not _number(main):
             return f"an ok record without a numeric metrics.{record.main_metric}"
     for where, metrics in (("metrics", record.metrics), ("val_metrics", record.val_metrics)):
-        problem = _score_problem(metrics, where, required=record.ok and where == "metrics")
+        problem = _score_problem(metrics, where)
         if problem:
             return problem
     return _confusion_problem(record)
