@@ -241,7 +241,8 @@ def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estima
             display.note(teacher_line(job.key.seed, payload))
         elif kind == "result":
             counts["ok" if payload.ok else "failed"] += 1
-            written.append(results_path(results_dir, payload.key))
+            if payload.ok:  # the latency step rewrites new OK records only (a failed write's folder is left alone)
+                written.append(results_path(results_dir, payload.key))
             display.job_done(job.key.label(), result_line(payload, payload.provenance.get("wall_s")), payload.ok)
 
     with stack, Listener(display, sink) if sink is not None else _NoListener(display):
