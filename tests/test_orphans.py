@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -82,3 +83,36 @@ def test_an_interrupted_run_stops_quietly_with_the_shells_exit_code(tmp_path: Pa
     assert "interrupted: finished records are kept" in out + err
     time.sleep(1.0)
     assert not [pid for pid in children if _alive(pid)]
+
+
+def test_ctrl_c_prints_no_traceback_from_an_idle_worker(tmp_path: Path) -> None:
+    """One worker idle (its job done), one busy: Ctrl-C reaches both; only the parent handles it."""
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from benchmark.executors import ProcessExecutor
+
+        def job(i):
+            if i == 1:
+                time.sleep(300)
+            return i
+
+        if __name__ == "__main__":
+            try:
+                for item, _ in ProcessExecutor(workers=2, gpus=0).map_unordered(job, [0, 1]):
+                    Path({str(tmp_path)!r}, f"done{{item}}").write_text("")
+            except KeyboardInterrupt:
+                sys.exit(130)
+    """))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    parent = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=env, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while not (tmp_path / "done0").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # worker 0 is back in its idle wait for the next job
+    os.killpg(parent.pid, signal.SIGINT)
+    _, err = parent.communicate(timeout=60)
+    assert parent.returncode == 130
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
