@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
@@ -14,6 +15,8 @@ from benchmark.record_check import location_problem, non_finite, record_problem
 
 if TYPE_CHECKING:
     import pandas as pd
+
+log = logging.getLogger(__name__)
 
 # 2: protocol_version and history; 3: fold, cv, reference, main_metric, teacher_ids, test_confusion_by_group.
 # Older records are upgraded on reading (benchmark.record_upgrade): missing fields derived where possible.
@@ -269,9 +272,12 @@ def load_checked(results_dir: Path) -> tuple[list[RunResult], list[InvalidRecord
 
 
 def load_results(results_dir: Path) -> list[RunResult]:
-    """Every record under ``results_dir`` (sorted by path); an invalid file raises ResultError naming it."""
-    results_dir = Path(results_dir)
-    return [check_location(p, results_dir, read_result(p)) for p in sorted(results_dir.rglob("seed*.json"))]
+    """Every valid record under ``results_dir`` (sorted by path); each invalid one is left out with a warning naming
+    it and why (``load_checked`` returns them)."""
+    good, bad = load_checked(Path(results_dir))
+    for invalid in bad:
+        log.warning("%s: invalid record left out (%s)", Path(results_dir) / invalid.path, invalid.reason)
+    return good
 
 
 def set_aside(path: Path) -> Path:

@@ -180,3 +180,15 @@ def test_run_sets_an_invalid_record_aside_and_reruns_it(tmp_path: Path) -> None:
     record = read_result(path)
     assert record.ok and record.history[-1]["status"] == "invalid"
     assert "seed0.json.invalid" in record.history[-1]["error"]
+
+
+def test_the_python_api_and_export_leave_an_invalid_record_out(results: Path, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    from benchmark.results import load
+
+    edit(record_path(results), BAD_EDITS["macro_f1 7.5"])
+    with caplog.at_level("WARNING", logger="benchmark.results"):
+        board = load(results)
+    assert int(board.loc[board["method_label"] == "vanilla_kd", "n_seeds"].iloc[0]) == 4
+    assert any("vanilla_kd/seed2.json: invalid record left out" in r.getMessage() for r in caplog.records)
+    assert main(["export", "--results-dir", str(results), "--out", str(tmp_path / "board.csv")]) == 0
