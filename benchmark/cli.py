@@ -20,7 +20,14 @@ from rich.markup import escape
 from benchmark import workspace
 from benchmark.catalog import variant_name
 from benchmark.registry import RegistryError
-from benchmark.validation import UsageError, check_writable_dir, parse_index_list, validate_run
+from benchmark.validation import (
+    UsageError,
+    check_at_least_one,
+    check_paths_given,
+    check_writable_dir,
+    parse_index_list,
+    validate_run,
+)
 from benchmark.workspace import USER_BOARDS, USER_RUNS, board_paths
 
 # Heavy modules (torch, scikit-learn, pandas, optuna, mne, matplotlib, wfdb) are imported inside the commands that
@@ -223,11 +230,10 @@ def teacher_line(seed: int, payload: Any) -> str:
 
 def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estimates: dict[str, float | None]) -> int:
     """Run the jobs with progress, then the quiet latency step over the new records; print the summary."""
-    import multiprocessing as mp
     import queue
 
     from benchmark.executors import make_executor
-    from benchmark.progress import Listener, PlainDisplay, RichDisplay, result_line
+    from benchmark.progress import Listener, PlainDisplay, RichDisplay, progress_queue, result_line
     from benchmark.results import results_path
     from benchmark.runner import run_many
 
@@ -235,7 +241,7 @@ def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estima
     stack = contextlib.ExitStack()
     sink: Any = None
     if args.executor == "local":  # Ray tasks may run on other machines: no progress queue to them
-        sink = queue.Queue() if args.workers <= 1 else stack.enter_context(mp.Manager()).Queue()
+        sink = queue.Queue() if args.workers <= 1 else progress_queue(stack)
         jobs = [dataclasses.replace(job, progress=sink) for job in jobs]
     fancy = console.is_terminal and not args.quiet
     display = (RichDisplay(console, f"{args.dataset} · {args.profile}", len(jobs), estimates, args.workers)
@@ -252,7 +258,8 @@ def execute(args: argparse.Namespace, jobs: list[Job], results_dir: Path, estima
             display.note(teacher_line(job.key.seed, payload))
         elif kind == "result":
             counts["ok" if payload.ok else "failed"] += 1
-            written.append(results_path(results_dir, payload.key))
+            if payload.ok:  # the latency step rewrites new OK records only (a failed write's folder is left alone)
+                written.append(results_path(results_dir, payload.key))
             display.job_done(job.key.label(), result_line(payload, payload.provenance.get("wall_s")), payload.ok)
 
     with stack, Listener(display, sink) if sink is not None else _NoListener(display):
@@ -299,6 +306,7 @@ def measure_latencies(paths: Sequence[Path], repeats: int, quiet: bool = False) 
 def cmd_latency(args: argparse.Namespace) -> int:
     from benchmark.show import expand_paths
 
+    check_at_least_one(args.repeats, "--repeats")
     paths = expand_paths(args.paths or [args.results_dir])
     measure_latencies(paths, args.repeats, quiet=args.quiet)
     console.print(f"{len(paths)} record(s) measured; regenerate tables with `python -m benchmark leaderboard`")
@@ -310,7 +318,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.external import load_external_scores
     from benchmark.headline import HeadlineError, check_readme, write_headline
     from benchmark.leaderboard import write_leaderboards
-    from benchmark.results import ResultError, load_results
+    from benchmark.results import ResultError, load_checked
     from datasets.base import DATASETS
 
     results_dir, out_dir = board_paths(args.results_dir, args.out, args.release, args.readme)
@@ -322,13 +330,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     except HeadlineError as err:
         raise UsageError(f"--readme {err}") from None
     check_has_records(results_dir)
-    results = load_results(Path(results_dir))
-    if not results:
+    results, invalid = load_checked(Path(results_dir))
+    for bad in invalid:  # left out of every table, listed under it
+        console.print(f"warning: {Path(results_dir) / bad.path}: invalid record left out ({bad.reason})",
+                      highlight=False, soft_wrap=True, markup=False)
+    if not results and not invalid:
         raise ResultError(f"{results_dir}: no result records found (run `python -m benchmark run` first)")
     highlight = {name: tuple(getattr(cls, "highlight_classes", ())) for name, cls in DATASETS.items()}
     source = results_dir.rstrip("/") + "/"
     board = aggregate(results, load_external_scores(Path(results_dir)))
-    paths = write_leaderboards(results, Path(out_dir), highlight=highlight, source=source, board=board)
+    paths = write_leaderboards(results, Path(out_dir), highlight=highlight, source=source, board=board,
+                               invalid=invalid)
     if readme is not None:
         paths.append(write_headline(readme, board))
     for path in paths:
@@ -463,7 +475,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_data_info(args: argparse.Namespace) -> int:
-    from datasets.base import DATASETS
+    from datasets.base import DATASETS, DataError
     from datasets.data_root import hint
 
     root = located_root(args.dataset, args.data_root)
@@ -473,7 +485,12 @@ def cmd_data_info(args: argparse.Namespace) -> int:
         console.print(f"{args.dataset}: {len(missing)} file(s) missing under {root}{hint(dataset, root)}; "
                       f"run `python -m benchmark data fetch {args.dataset} --data-root {root}`")
         return 1
-    console.print(f"{args.dataset}: complete under {root}")
+    try:
+        dataset.verify(root)  # the checks `run` makes: a truncated file is not "complete"
+    except DataError as err:
+        console.print(f"{args.dataset}: {err}", highlight=False, soft_wrap=True)
+        return 1
+    console.print(f"{args.dataset}: complete and verified under {root}")
     return 0
 
 
@@ -644,22 +661,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if in_main_thread:  # a scheduler's SIGTERM stops a run as Ctrl-C does: finished records kept, workers stopped
         previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        check_paths_given(args)
         return args.func(args)
     except Exception as err:
         if not isinstance(err, user_errors()):
             raise
         console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True, markup=True)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         console.print("interrupted: finished records are kept; run the same command again to resume")
-        return 130
+        return 128 + getattr(err, "signum", signal.SIGINT)  # 130 for Ctrl-C, 143 for SIGTERM (the shell's codes)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
 
 
+class Terminated(KeyboardInterrupt):
+    """A SIGTERM, stopping the run as Ctrl-C does; ``signum`` gives the exit code (128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Terminated(signum)
 
 
 if __name__ == "__main__":

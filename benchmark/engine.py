@@ -84,6 +84,21 @@ TRAIN_PASSES = 3.0  # a training step (forward + backward) costs about three for
 FORWARD_PASSES = 1.0  # an evaluation or a frozen network run live: one forward pass
 
 
+class NonFiniteLoss(RuntimeError):
+    """A training loss became NaN or infinite: the job stops (its weights are garbage) and fails, naming the epoch
+    and the loss term."""
+
+
+def check_finite(loss: Tensor, terms: dict[str, Tensor], epoch: int, epochs: int) -> None:
+    """Raise NonFiniteLoss, naming the first non-finite term (or the sum), when a step's ``loss`` is NaN/inf."""
+    if math.isfinite(float(loss.detach())):
+        return
+    name, value = next(((n, float(t.detach())) for n, t in terms.items() if not math.isfinite(float(t.detach()))),
+                       ("total", float(loss.detach())))
+    raise NonFiniteLoss(f"training loss term {name!r} became {value} in epoch {epoch + 1} of {epochs}; the job is "
+                        "stopped (check the method's settings, e.g. its temperature or learning rate)")
+
+
 class CostMeter:
     """Counts compute in cost units: one unit is the MACs of one training epoch of the protocol's default student
     over the training split (``TRAIN_PASSES`` x its forward MACs x ``n_train``).
@@ -254,6 +269,7 @@ class Engine:
                 with self.autocast():
                     terms = objective(model, batch)
                 loss = sum(terms.values())
+                check_finite(loss, terms, epoch, recipe.epochs)  # before the step: no update from a NaN
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if recipe.grad_clip:

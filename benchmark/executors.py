@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol, TypeVar
 
 import torch
 
-from benchmark.parent_watch import exit_with_parent
+from benchmark.parent_watch import exit_with_parent, sigint_ignored_by_children
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -55,6 +56,7 @@ def _worker_main(conn: Connection, fn: Callable[[Any], Any], parent_pid: int, in
     """A worker's loop: run each ``(index, item)`` received, send back ``(index, result or exception)``; stop on
     ``None``, or when the parent dies."""
     exit_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers quietly
     _init_worker(*initargs)
     while True:
         try:
@@ -82,7 +84,8 @@ class _Worker:
         initargs = (_single(ctx, gpu), threads, log_level)
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child, fn, os.getpid(), initargs))
-        self.process.start()
+        with sigint_ignored_by_children():
+            self.process.start()
         child.close()
         self.job: int | None = None
 

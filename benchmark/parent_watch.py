@@ -13,6 +13,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 PR_SET_PDEATHSIG = 1
 
@@ -40,3 +42,18 @@ def exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
         threading.Thread(target=_watch, args=(parent_pid, interval), daemon=True, name="parent-watch").start()
     if os.getppid() != parent_pid:  # the parent died before the death signal was armed
         os._exit(1)
+
+
+@contextmanager
+def sigint_ignored_by_children() -> Iterator[None]:
+    """Start child processes inside this block: they begin with SIGINT ignored (an ignored signal stays ignored
+    across exec), so Ctrl-C, which reaches the whole process group, never prints a traceback from a child that is
+    still starting; the parent, which handles it, keeps its own handler outside the block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

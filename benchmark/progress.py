@@ -19,6 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from typing import Any, Protocol
 
 from rich.markup import escape
@@ -219,6 +220,22 @@ def _short(label: str) -> str:
         return label
     fold = f" {parts[1]}" if parts[1].startswith("fold") else ""
     return f"{parts[4]} {parts[5]}{fold}"
+
+
+def progress_queue(stack: ExitStack) -> Any:
+    """A queue worker processes can report to, served by a manager process that exits with this one (even on
+    SIGKILL: ``exit_with_parent``) and is shut down when ``stack`` closes. The manager is spawned, not forked: a
+    small process, not a copy of this one."""
+    import multiprocessing as mp
+    from multiprocessing.managers import SyncManager
+
+    from benchmark.parent_watch import exit_with_parent, sigint_ignored_by_children
+
+    manager = SyncManager(ctx=mp.get_context("spawn"))
+    with sigint_ignored_by_children():
+        manager.start(initializer=exit_with_parent, initargs=(os.getpid(),))
+    stack.enter_context(manager)
+    return manager.Queue()
 
 
 class Listener:

@@ -26,6 +26,7 @@ from benchmark.results import (
     ResultError,
     RunResult,
     attempt_summary,
+    check_location,
     read_result,
     results_path,
     write_result,
@@ -118,7 +119,7 @@ def record_state(results_dir: Path, key: JobKey, expected: Callable[[RunResult],
     if not path.exists():
         return RecordState("missing")
     try:
-        record = read_result(path)
+        record = check_location(path, results_dir, read_result(path))
     except NewerSchemaError as err:
         return RecordState("newer", reason=str(err))
     except ResultError as err:
@@ -195,6 +196,9 @@ def select_jobs(jobs: Iterable[Any], results_dir: Path, resume: bool, locks: Job
             notify("refused" if state.kind == "newer" else "skipped", job,
                    state.reason or results_path(results_dir, job.key))
             continue
+        if state.kind == "unreadable":
+            log.warning("%s: its record is invalid and is rerun (the file is kept as *.invalid): %s",
+                        job.key.label(), state.reason)
         if state.kind == "stale" and resume:
             log.warning("%s: rerun, its record is stale: %s", job.key.label(), state.reason)
             notify("stale", job, state.reason)

@@ -4,12 +4,14 @@ the teacher-first schedule and record writing. The runner never names a method."
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,8 @@ from benchmark.progress import emit, epoch_callback
 from benchmark.protocol import PROTOCOL_VERSION, Protocol, make_protocol
 from benchmark.provenance import provenance
 from benchmark.record_upgrade import teacher_ids
-from benchmark.results import CrossValidation, JobKey, RunResult, results_path
-from benchmark.resume import FingerprintCache, record_outcome, select_jobs
+from benchmark.results import CrossValidation, JobKey, RunResult, atomic_write_text, results_path, set_aside
+from benchmark.resume import FingerprintCache, RecordState, record_outcome, select_jobs
 from benchmark.teachers import Teacher, TeacherStore
 from datasets.base import DATASETS, DatasetBundle, DataView
 from methods import METHODS
@@ -216,17 +218,58 @@ def run_many(jobs: Iterable[Job], executor: Any, results_dir: Path, resume: bool
             if isinstance(outcome, BaseException):  # the worker itself died
                 outcome = RunResult(key=job.key, status="failed", error=f"{type(outcome).__name__}: {outcome}",
                                     protocol_version=PROTOCOL_VERSION)
-            on_disk = record_outcome(results_dir, outcome, states[job.key].record)
+            outcome, on_disk = save_outcome(results_dir, outcome, states[job.key])
             locks.release(job.key)
             results.append(outcome)
             notify("result", job, outcome)
-            if on_disk is not outcome:
+            if on_disk is not None and on_disk is not outcome:
                 log.warning("%s failed; its earlier OK record is kept (the failure is in its history): %s",
                             job.key.label(), results_path(results_dir, job.key))
                 notify("kept", job, on_disk)
     finally:
         locks.release_all()
     return results
+
+
+def save_outcome(results_dir: Path, outcome: RunResult, state: RecordState) -> tuple[RunResult, RunResult | None]:
+    """Write ``outcome`` over the job's earlier record (``record_outcome``); an invalid earlier record is set aside
+    first (``*.invalid``, its history carried over). Returns (what to report, the record now on disk). A write that
+    fails (a read-only folder, a full disk) fails this job only: the record goes to a fallback file when it can, the
+    reported outcome is failed and names both, and the sweep goes on."""
+    path = results_path(results_dir, outcome.key)
+    try:
+        if state.kind == "unreadable" and path.exists():
+            outcome.history = [*salvaged_history(path), {"status": "invalid", "error": state.reason}]
+            moved = set_aside(path)
+            outcome.history[-1]["error"] += f" (kept as {moved.name})"
+            log.warning("%s: invalid record set aside as %s: %s", outcome.key.label(), moved, state.reason)
+        return outcome, record_outcome(results_dir, outcome, state.record)
+    except OSError as err:
+        problem = f"record not written to {path} ({type(err).__name__}: {err.strerror or err})"
+        fallback = _fallback_write(outcome)
+        log.error("%s: %s; %s", outcome.key.label(), problem, f"saved to {fallback}" if fallback else "not saved")
+        failed = replace(outcome, status="failed", error=f"{problem}; " + (
+            f"the {outcome.status} record was saved to {fallback}" if fallback else "no fallback copy either"))
+        return failed, None
+
+
+def salvaged_history(path: Path) -> list[dict[str, Any]]:
+    """The ``history`` entries of an invalid record, when its JSON still holds a list of them; [] otherwise."""
+    try:
+        history = json.loads(path.read_text(encoding="utf-8")).get("history")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
+
+
+def _fallback_write(outcome: RunResult) -> Path | None:
+    """Write ``outcome`` under the temp folder (``kdnas-unsaved/``, by its job label); None when that fails too."""
+    target = Path(tempfile.gettempdir()) / "kdnas-unsaved" / (outcome.key.label().replace("/", "__") + ".json")
+    try:
+        atomic_write_text(target, outcome.to_json() + "\n")
+    except OSError:
+        return None
+    return target
 
 
 def _teacher_jobs(jobs: list[Job]) -> list[Job]:

@@ -6,6 +6,7 @@ import glob
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import RenderableType
 from rich.syntax import Syntax
@@ -142,6 +143,11 @@ def protocol_rows(result: RunResult) -> list[tuple[str, str]]:
     return rows
 
 
+def _score(value: Any, decimals: int = 3) -> str:
+    """A score with ``decimals`` digits; "–" for one the record does not hold."""
+    return f"{value:.{decimals}f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"
+
+
 def result_table(result: RunResult, source: str) -> Table:
     table = Table(title=f"{source} — {result.key.label()} [{result.status}]", show_header=False)
     table.add_column("field", style="bold")
@@ -152,12 +158,13 @@ def result_table(result: RunResult, source: str) -> Table:
     if m and result.main_metric in m and result.main_metric != "macro_f1":
         table.add_row(f"test {result.main_metric} (ranked by)", f"{m[result.main_metric]:.4f}")
     if m:
-        table.add_row("test macro-F1 / acc / κ", f"{m['macro_f1']:.4f} / {m['accuracy']:.4f} / {m['kappa']:.4f}")
+        table.add_row("test macro-F1 / acc / κ", " / ".join(_score(m.get(k), 4) for k in ("macro_f1", "accuracy",
+                                                                                          "kappa")))
         per_class = m.get("per_class", {})
         for cls in [c for c in m.get("classes", sorted(per_class)) if c in per_class]:
             pc = per_class[cls]
-            table.add_row(f"  {cls}", f"F1 {pc['f1']:.3f}  Se {pc['sensitivity']:.3f}  +P {pc['ppv']:.3f}  "
-                                      f"n={pc['support']}")
+            table.add_row(f"  {cls}", f"F1 {_score(pc.get('f1'))}  Se {_score(pc.get('sensitivity'))}  "
+                                      f"+P {_score(pc.get('ppv'))}  n={pc.get('support', '–')}")
     if result.val_metrics:
         table.add_row("val macro-F1", f"{result.val_metrics['macro_f1']:.4f}")
     if result.deployed_params is not None:

@@ -7,11 +7,16 @@ guarded by a file lock, so parallel workers asking for the same teacher train it
 An entry is written whole or not at all (files fsynced, then the folder renamed into place); its ``meta.json``
 holds the sha256 of each file, checked on every load. A damaged entry (truncated, overwritten, unreadable) is
 rebuilt under the lock, with one warning naming its folder. Folders follow the umask, like the data cache.
+
+A teacher is a function of its id: it is trained on ``TEACHER_THREADS`` CPU threads whatever the caller's thread
+count (a CPU reduction's result depends on how many threads split it), and ``meta.json`` carries a checksum of its
+own content; the validation scores a record copies are recomputed from the weights on every ``get``.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -37,8 +42,26 @@ from datasets.cache import sha256_file
 
 log = logging.getLogger(__name__)
 FILES = ("model.pt", "logits.pt")
+TEACHER_THREADS = 1  # every teacher trains on this many CPU threads, so its weights depend on its id only
 _UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it) and restored below
 os.umask(_UMASK)
+
+
+@contextmanager
+def fixed_threads(n: int) -> Iterator[None]:
+    """Run the block on ``n`` torch CPU threads, restoring the caller's count after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def meta_digest(meta: dict[str, Any]) -> str:
+    """sha256 of ``meta`` as canonical JSON, without its own ``meta_sha256`` entry."""
+    body = json.loads(json.dumps({k: v for k, v in meta.items() if k != "meta_sha256"}, default=str))
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 class TeacherCacheError(RuntimeError):
@@ -113,12 +136,13 @@ class TeacherStore:
         with torch.random.fork_rng(devices=[]), self._lock(folder):
             args = (folder, tid, arch, seed, in_channels, n_classes, engine.device)
             try:
-                return self._load(*args)
+                return _rescored(self._load(*args), val_metrics_fn, folder)
             except _Damaged as problem:
                 if folder.exists():
                     log.warning("teacher cache %s is damaged (%s); rebuilding it", folder, problem)
-            self._train_and_store(folder, tid, arch, recipe, seed, train, val, engine, val_metrics_fn,
-                                  in_channels, n_classes)
+            with fixed_threads(TEACHER_THREADS):
+                self._train_and_store(folder, tid, arch, recipe, seed, train, val, engine, val_metrics_fn,
+                                      in_channels, n_classes)
             try:
                 return self._load(*args)
             except _Damaged as problem:
@@ -158,6 +182,7 @@ class TeacherStore:
             torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp / "model.pt")
             torch.save({"train": train_logits, "val": val_logits}, tmp / "logits.pt")
             meta["sha256"] = {name: sha256_file(tmp / name) for name in FILES}
+            meta["meta_sha256"] = meta_digest(meta)
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
             for name in (*FILES, "meta.json"):
                 _fsync(tmp / name)
@@ -195,6 +220,19 @@ class TeacherStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _rescored(teacher: Teacher, val_metrics_fn: Any, folder: Path) -> Teacher:
+    """``teacher`` with its validation metrics recomputed from its weights (not copied from meta.json); a warning
+    when the stored score differs."""
+    with fixed_threads(TEACHER_THREADS):
+        metrics = val_metrics_fn(teacher.model)
+    stored = teacher.val_metrics.get("macro_f1") if isinstance(teacher.val_metrics, dict) else None
+    if stored != metrics.get("macro_f1"):
+        log.warning("teacher cache %s: meta.json says validation macro-F1 %s, its weights score %s; using the "
+                    "weights' score", folder, stored, metrics.get("macro_f1"))
+    teacher.val_metrics = metrics
+    return teacher
+
+
 def _fsync(path: Path) -> None:
     """Flush a file's (or a folder's entries') data to disk."""
     fd = os.open(path, os.O_RDONLY)
@@ -221,6 +259,8 @@ def _read_meta(folder: Path) -> dict[str, Any]:
             raise _Damaged(f"{name} missing")
         if sha256_file(folder / name) != sums[name]:
             raise _Damaged(f"{name} does not match its sha256")
+    if "meta_sha256" in meta and meta["meta_sha256"] != meta_digest(meta):  # entries before it have none
+        raise _Damaged("meta.json does not match its checksum (edited?)")
     if not all(k in meta for k in ("val_metrics", "train_wall_s", "train_macs")):
         raise _Damaged("meta.json lacks fields")
     return meta

@@ -20,8 +20,29 @@ class UsageError(ValueError):
     """A bad command-line value; the message names the option."""
 
 
+MAX_INDEX = 2**31 - 1  # seeds seed numpy, torch and the ensemble members (seed + 1000 k): well inside 32 bits
+PATH_OPTIONS = ("results_dir", "cache_dir", "data_root", "models_dir", "out", "readme")
+
+
+def check_paths_given(args: Any) -> None:
+    """No path option is the empty string (which would mean the current folder without saying so)."""
+    for name in PATH_OPTIONS:
+        if getattr(args, name, None) == "":
+            raise UsageError(f"--{name.replace('_', '-')}: an empty path; give a folder or file name")
+
+
+def check_at_least_one(value: int, option: str) -> None:
+    if value < 1:
+        raise UsageError(f"{option}: expected a number >= 1, got {value}")
+
+
+def _check_size(values: Sequence[int], option: str) -> None:
+    if values and max(values) > MAX_INDEX:
+        raise UsageError(f"{option}: {max(values)} is too large (at most {MAX_INDEX})")
+
+
 def parse_index_list(text: str, option: str = "--seeds") -> list[int]:
-    """``0,1,2`` or an ascending range ``0-4`` of numbers >= 0, without repeats."""
+    """``0,1,2`` or an ascending range ``0-4`` of numbers from 0 to ``MAX_INDEX``, without repeats."""
     form = f"{option}: expected numbers >= 0 as a list like 0,1,2 or an ascending range like 0-4, got {text!r}"
     parts = [p.strip() for p in text.split(",")]
     if "," not in text and "-" in text.strip().lstrip("-"):
@@ -29,12 +50,14 @@ def parse_index_list(text: str, option: str = "--seeds") -> list[int]:
         if not (lo_text.strip().isdigit() and hi_text.strip().isdigit()):
             raise UsageError(form)
         lo, hi = int(lo_text), int(hi_text)
+        _check_size([lo, hi], option)
         if hi < lo:
             raise UsageError(f"{option}: the range {text!r} runs backwards; write {hi}-{lo}")
         return list(range(lo, hi + 1))
     if not parts or not all(p.isdigit() for p in parts):
         raise UsageError(form)
     values = [int(p) for p in parts]
+    _check_size(values, option)
     repeated = sorted({v for v in values if values.count(v) > 1})
     if repeated:
         raise UsageError(f"{option}: {', '.join(map(str, repeated))} given twice in {text!r}")
@@ -119,6 +142,7 @@ def validate_run(args: Any, jobs: Sequence[Any], overrides: dict[str, dict[str, 
     """Everything about ``run``'s arguments that can be checked before any data is read or any file written."""
     from methods import METHODS
     check_workers(args.workers)
+    check_at_least_one(args.latency_repeats, "--latency-repeats")
     check_device(args.device)
     check_executor(args.executor)
     check_overrides(overrides, METHODS.select(args.methods))

@@ -111,6 +111,11 @@ class Dataset(ABC):
         """Relative paths (under ``data_root``) that ``load`` needs but are absent; empty when complete."""
         return []
 
+    def verify(self, data_root: Path) -> None:
+        """Check the present source files as ``load`` would (checksums); DataError naming the first bad one.
+        Default: nothing beyond ``missing_files`` to check."""
+        return None
+
     def fetch(
         self, data_root: Path, base_url: str | None = None, progress: bool = True, *, jobs: int = 4
     ) -> list[str]:

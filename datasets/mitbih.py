@@ -280,6 +280,9 @@ class MITBIH(Dataset):
         folder = Path(data_root) / DB
         return [f"{DB}/{name}" for name in record_files() if not (folder / name).is_file()]
 
+    def verify(self, data_root: Path) -> None:
+        verify_sources(data_root)
+
     def fetch(
         self,
         data_root: Path,

@@ -80,7 +80,7 @@ def test_bad_input_is_one_line_naming_it(records: list[Path], tmp_path: Path) ->
     with pytest.raises(ResultError, match="span several datasets, splits, budgets or profiles"):
         rows([*records, other], "S")
     old = write_result(tmp_path / "old", RunResult(JobKey("mitbih", "inter-patient", "small", "quick", "dna", 0),
-                                                        "ok", metrics={"classes": CLASSES}))
+                                                        "ok", metrics={"classes": CLASSES, "macro_f1": 0.5}))
     with pytest.raises(ResultError, match=r"old/mitbih/.*/dna/seed0\.json: no per-patient test confusions"):
         rows([*records, old], "S")
 
