@@ -36,7 +36,7 @@ import teacher_cv
 from benchmark.aggregate import TABLE_COLUMNS, runs_frame
 from benchmark.atomic import atomic_write_text
 from benchmark.influence import leave_one_out
-from benchmark.results import load_results
+from benchmark.results import load_results, read_result
 from benchmark.scores import score_patients
 from benchmark.stats import compare_patients, patient_array, patient_interval
 from datasets.mitbih import CLASSES, SCORED_CLASSES, VAL_RECORDS
@@ -213,7 +213,7 @@ def external_markdown(folder: Path = SEED0_STUDENTS, committed: Path = RESULTS) 
              "SVDB S Se / +P | SVDB V Se / +P | SVDB patients |", "| --- | ---: | --- | ---: | ---: | ---: | ---: |"]
     scores = {(s.key.method_label, s.model_sha256): s for s in load_external_scores(folder)}
     for path in sorted(folder.rglob("seed0.json")):
-        record = load_results(path.parent)[0]
+        record = read_result(path)
         old = committed / path.relative_to(folder / "mitbih")
         same = "yes" if old.is_file() and json.loads(old.read_text())["test_confusion_by_group"] == \
             record.test_confusion_by_group else "no"
