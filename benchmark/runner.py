@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from benchmark.context import RunContext
+from benchmark.context import RunContext, TeacherSet, member_seed
 from benchmark.engine import CostMeter, Engine, seed_everything
 from benchmark.joblock import JobLocks
 from benchmark.metrics import classification_metrics, confusion_by_group, count_macs, count_params, summarise_model
@@ -29,7 +29,7 @@ from benchmark.results import CrossValidation, JobKey, RunResult, results_path
 from benchmark.resume import FingerprintCache, record_outcome, select_jobs
 from benchmark.teachers import Teacher, TeacherStore
 from datasets.base import DATASETS, DatasetBundle, DataView
-from methods import METHODS
+from methods import METHODS, Method
 
 log = logging.getLogger(__name__)
 
@@ -62,44 +62,48 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 class TeacherSource:
-    """Gives a run its teachers from the shared store, training each (dataset, split, seed) once.
+    """The runner's side of the teacher store: trains (or finds) each (dataset, split, seed) teacher once and puts it
+    in the run context's ``TeacherSet``. Methods never see it (nor the store's folder, which sits in the cache beside
+    the preprocessed arrays): the context gets the loaded teachers only."""
 
-    It holds the method-visible view (train and validation) and the data checksum, never the test split."""
-
-    def __init__(self, store: TeacherStore, view: DataView, data_checksum: str, protocol: Protocol,
-                 ctx_factory: Any) -> None:
+    def __init__(self, store: TeacherStore, view: DataView, data_checksum: str, protocol: Protocol) -> None:
         self.store, self.view, self.data_checksum, self.protocol = store, view, data_checksum, protocol
-        self._ctx = ctx_factory
-        self._loaded: dict[int, Teacher] = {}
 
-    def __call__(self, seed: int) -> Teacher:
-        if seed not in self._loaded:
-            ctx: RunContext = self._ctx()
-            self._loaded[seed] = self.store.get(
-                dataset=self.view.name, split=self.view.split, data_key=self.data_checksum,
-                arch=self.protocol.teacher_arch, recipe=self.protocol.profile.teacher_recipe, seed=seed,
-                train=ctx.train, val=ctx.val, engine=ctx.engine, val_metrics_fn=ctx.val_metrics,
-                in_channels=self.view.input_shape[0], n_classes=self.view.n_classes)
-        return self._loaded[seed]
+    def load(self, ctx: RunContext, seed: int) -> Teacher:
+        return self.store.get(
+            dataset=self.view.name, split=self.view.split, data_key=self.data_checksum,
+            arch=self.protocol.teacher_arch, recipe=self.protocol.profile.teacher_recipe, seed=seed,
+            train=ctx.train, val=ctx.val, engine=ctx.engine, val_metrics_fn=ctx.val_metrics,
+            in_channels=self.view.input_shape[0], n_classes=self.view.n_classes)
+
+
+def teacher_offsets(method_cls: type[Method], protocol: Protocol) -> range:
+    """The ensemble offsets of the teachers a method's run needs (``RunContext.teacher``): none for a method without
+    a teacher, all M members when it uses the ensemble or the protocol's KD source is the ensemble, else the seed's
+    own teacher."""
+    if not method_cls.uses_teacher:
+        return range(0)
+    return range(protocol.ensemble_size if method_cls.uses_ensemble or protocol.kd_source == "ensemble" else 1)
 
 
 def build_context(job: Job, bundle: DatasetBundle, device: torch.device) -> RunContext:
     """The run context for ``job``: data view without test, engine, meters (one unit = one default-student
-    training epoch of compute), teacher source."""
+    training epoch of compute), and the teachers its method needs, loaded (trained first if not in the store)."""
     protocol = make_protocol(job.key.dataset, bundle.split, job.key.budget, job.key.profile)
     cap = protocol.profile.max_train_per_class
     view = bundle.view(cap)
     data_key = bundle.data_checksum if cap is None else f"{bundle.data_checksum}-train{cap}perclass"
     student = build_model(protocol.budget.default_student, view.input_shape[0], view.n_classes)
     student_macs, n_train = count_macs(student, view.input_shape), len(view.train)
-    holder: dict[str, RunContext] = {}
-    source = TeacherSource(TeacherStore.in_cache(job.cache_dir), view, data_key, protocol,
-                           lambda: holder["ctx"])
+    teachers = TeacherSet()
     engine = Engine(device, progress=epoch_callback(job.progress, job.key.label()))
-    ctx = RunContext(protocol=protocol, data=view, engine=engine, seed=job.key.seed, teacher_provider=source,
+    ctx = RunContext(protocol=protocol, data=view, engine=engine, seed=job.key.seed, teacher_provider=teachers,
                      search_meter=CostMeter.for_student(student_macs, n_train, protocol.profile.search_budget),
                      train_meter=CostMeter.for_student(student_macs, n_train))
-    holder["ctx"] = ctx
+    source = TeacherSource(TeacherStore.in_cache(job.cache_dir), view, data_key, protocol)
+    for offset in teacher_offsets(METHODS.get(job.key.method), protocol):
+        seed = member_seed(job.key.seed, offset)
+        teachers.add(seed, source.load(ctx, seed))
     return ctx
 
 
