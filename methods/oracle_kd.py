@@ -47,8 +47,6 @@ Deviations, each with its reason:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -57,7 +55,7 @@ from torch import Tensor, nn
 
 from benchmark.candidates import CandidatePool, TracePool, UnbuildableCandidate
 from benchmark.context import RunContext
-from benchmark.engine import TRAIN_PASSES, CostMeter
+from benchmark.engine import TRAIN_PASSES, reserved
 from benchmark.nn.arch import ArchSpec
 from benchmark.nn.staged import StagedCNNSpec
 from methods.base import Method, MethodConfig, register_method
@@ -159,18 +157,6 @@ class OracleKD(Method):
             }
             self._targets = {id(ctx): {"oracle_logits": target, "oracle_mask": mask}}
         return self._targets[id(ctx)]
-
-
-@contextmanager
-def reserved(meter: CostMeter, units: float) -> Iterator[None]:
-    """Lower ``meter``'s limit by ``units`` for the duration (budget kept for the final sampling)."""
-    limit = meter.limit
-    if limit is not None:
-        meter.limit = limit - units
-    try:
-        yield
-    finally:
-        meter.limit = limit
 
 
 class KDASSearch:
