@@ -191,6 +191,11 @@ class RunContext:
         self.charge_forward(self.val_size(rows), self.macs(model))
         return self.val_score(model, rows)
 
+    def report(self, name: str, value: float) -> None:
+        """A number the leaderboard's method notes show (mean over seeds), kept in the record as
+        ``provenance.notes.reported[name]``: what a run measured about its method, named with its unit."""
+        self.notes.setdefault("reported", {})[name] = float(value)
+
     def record_candidate(self, candidate: dict[str, Any], fidelity: str, score: float, cost: float) -> None:
         """Append one evaluated candidate to the search trace stored in the record: what was evaluated (an arch or
         hyperparameters, as data), at which fidelity (e.g. ``"2 epochs on 10% of train"``), its selection score and
