@@ -20,7 +20,7 @@ from benchmark.engine import CostMeter, Engine, seed_everything
 from benchmark.joblock import JobLocks
 from benchmark.metrics import classification_metrics, confusion_by_group, count_macs, count_params, summarise_model
 from benchmark.models import ModelSink, save_student
-from benchmark.nn.arch import build_model
+from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.progress import emit, epoch_callback
 from benchmark.protocol import PROTOCOL_VERSION, Protocol, make_protocol
 from benchmark.provenance import provenance
@@ -130,6 +130,28 @@ def teacher_info(ctx: RunContext, ensemble: bool) -> dict[str, Any]:
     return ctx.teacher().info()
 
 
+def final_training(name: str, train: Callable[[ArchSpec, RunContext], Any], arch: ArchSpec, ctx: RunContext,
+                   bundle: DatasetBundle, enforce_budget: bool, job: Job) -> dict[str, Any]:
+    """One final training of the searched ``arch`` (``Method.final_trainings``), from the run's seed, checked against
+    the parameter budget and evaluated once on validation and test: the model and the record fields it fills."""
+    seed_everything(job.key.seed)  # every final training starts from the same random state, searched or not
+    t0, units = time.perf_counter(), ctx.train_meter.units
+    emit(job.progress, job.key.label(), "phase", name="final" if name == "published" else f"final ({name})")
+    model = train(arch, ctx)
+    out: dict[str, Any] = {"model": model, "train_wall_s": time.perf_counter() - t0,
+                           "train_cost": ctx.train_meter.units - units, "deployed_params": count_params(model)}
+    if enforce_budget and out["deployed_params"] > ctx.max_params:
+        raise BudgetViolation(f"deployed student has {out['deployed_params']:,} parameters; the "
+                              f"{ctx.protocol.budget.name!r} budget allows {ctx.max_params:,}")
+    emit(job.progress, job.key.label(), "phase", name="evaluation")
+    out["val_metrics"] = ctx.val_metrics(model)
+    test_pred = ctx.engine.predict(model, torch.as_tensor(bundle.test.x)).numpy().argmax(axis=1)
+    out["metrics"] = classification_metrics(bundle.test.y, test_pred, bundle.classes, bundle.scored_classes)
+    out["test_confusion_by_group"] = confusion_by_group(bundle.test.y, test_pred, bundle.test.groups,
+                                                        len(bundle.classes))
+    return out
+
+
 def run_one(job: Job) -> RunResult:
     """Run one method on one dataset/split/budget/profile/seed and evaluate it once on the test split."""
     key = job.key
@@ -157,23 +179,21 @@ def run_one(job: Job) -> RunResult:
         result.search_wall_s = time.perf_counter() - t0
         result.arch = arch.to_dict()
 
-        t0 = time.perf_counter()
-        emit(job.progress, key.label(), "phase", name="final")
-        model = method.distill(arch, ctx)
-        result.train_wall_s, result.train_cost = time.perf_counter() - t0, ctx.train_meter.units
-        result.search_cost = ctx.search_meter.units  # search-phase work a method did lazily inside distill counts too
-
-        result.deployed_params = count_params(model)
-        if method.enforce_budget and result.deployed_params > ctx.max_params:
-            raise BudgetViolation(f"deployed student has {result.deployed_params:,} parameters; the "
-                                  f"{ctx.protocol.budget.name!r} budget allows {ctx.max_params:,}")
-        emit(job.progress, key.label(), "phase", name="evaluation")
-        result.val_metrics = ctx.val_metrics(model)
-        test_logits = ctx.engine.predict(model, torch.as_tensor(bundle.test.x))
-        test_pred = test_logits.numpy().argmax(axis=1)
-        result.metrics = classification_metrics(bundle.test.y, test_pred, bundle.classes, bundle.scored_classes)
-        result.test_confusion_by_group = confusion_by_group(bundle.test.y, test_pred, bundle.test.groups,
-                                                            len(bundle.classes))
+        result.search_cost = ctx.search_meter.units
+        if ctx.search_trace:
+            for name, count in method.search_size(ctx).items():
+                ctx.report(f"search: {name.replace('_', ' ')} evaluated", count)
+        for final, train in method.final_trainings().items():
+            outcome = final_training(final, train, arch, ctx, bundle, method.enforce_budget, job)
+            if final == "published":
+                model = outcome.pop("model")
+                for name, value in outcome.items():
+                    setattr(result, name, value)
+            else:
+                outcome.pop("model")
+                result.protocol_final = {"recipe": ctx.notes.pop(f"{final}_final", {}), **outcome}
+        # search-phase work a method did lazily inside distill counts too
+        result.search_cost = ctx.search_meter.units
         summary = summarise_model(model, bundle.input_shape)
         result.macs, result.latency_ms = summary["macs"], summary["latency_ms"]
         result.latency = {**summary["latency"], "step": "end of job"}  # `benchmark latency` remeasures quietly
