@@ -75,9 +75,11 @@ class Method(ABC):
 
     # -- the one final-training rule (issue 32) -------------------------------------------------------------------
     def searches(self) -> bool:
-        """Whether this instance searches an architecture: the class overrides ``search`` and its config does not
-        turn the search off (a ``search`` option set to False)."""
-        return type(self).search is not Method.search and bool(getattr(self.config, "search", True))
+        """Whether this instance searches an architecture: a method (not a reference row, whose ``search`` names a
+        fixed teacher) whose class overrides ``search`` and whose config does not turn the search off (a ``search``
+        option set to False)."""
+        return (not self.reference and type(self).search is not Method.search
+                and bool(getattr(self.config, "search", True)))
 
     def final_trainings(self) -> dict[str, Callable[[ArchSpec, RunContext], nn.Module]]:
         """The final trainings of the searched architecture, each a fresh student from the same seed: "published"

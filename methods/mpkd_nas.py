@@ -24,7 +24,8 @@ end and selects and reports on the same held-out set). Implemented here, on the 
    class-stratified half of the validation split (``val_subset``; see the deviations), only budget-feasible
    candidates; it stops when the search budget is spent and returns the best so far.
 5. Retraining of the chosen sub-network from scratch with the same loss under the protocol's retraining
-   recipe; the deployed student excludes the auxiliary heads.
+   recipe; the deployed student excludes the auxiliary heads: the row "as published". The runner also retrains the
+   same sub-network with the protocol's one KD recipe (``vanilla_kd``'s, ``Method.protocol_retrain``, no heads).
 
 Deviations, each with its reason:
 - Evolution scores candidates on a fixed, class-stratified share of the validation split (``val_subset`` 0.5, less
@@ -54,10 +55,10 @@ Deviations, each with its reason:
 - Weight sharing is real here (the original rebuilds random layers on each architecture update).
 - Retraining step and evolutionary search are added (the issue's spec; the original keeps the sampled
   architecture of the best validation epoch).
-- Per-step sampling by default (the original samples once per epoch): at quick the supernet affords ~5 epochs, so
-  per-epoch sampling would train 5 paths and the evolution would score ~80 candidates whose slices those 5 paths
-  barely cover; per step, ~1,600 paths train every slice of every stage (each width, head count, MLP ratio and
-  depth is drawn about uniformly, thousands of times).
+- Per-step sampling by default (the original samples once per epoch): the budget affords a few supernet epochs,
+  so per-epoch sampling would train a handful of paths while the evolution scores tens of candidates whose slices
+  those paths barely cover; per step, every slice of every stage (each width, head count, MLP ratio and depth) is
+  drawn about uniformly, thousands of times.
 - Teacher phase heads (``_train_teacher_heads``): trained for ``teacher_head_epochs`` (5) on the frozen teacher's
   features of a ``teacher_head_subset`` (10%, 1,024-8,192 rows) sample of the training split, computed once and
   cached, with their final weights (no validation pass); then one live pass of the teacher over the training split
@@ -76,9 +77,9 @@ Deviations, each with its reason:
 How many candidates: ``plan_search`` splits the budget left after the teacher's heads between the supernet
 (``supernet_share``) and the evolution, and makes the evolution able to pay for ``min_evaluations`` (30, protocol
 v2's count) by scoring on less of the validation split (down to ``min_val_subset``) before it shortens the supernet.
-Release 1 had no such floor and scored 18-20 candidates at budget ``tiny``, where a unit (the tier's own default
-student epoch) buys far less. When the budget allows no full generation, the evolution is a weight-sharing random
-search over its first population; each record says what was measured (``provenance.notes.search``: the plan,
+Release 1 had no such floor and scored fewer than 30 candidates at budget ``tiny``, where a unit (the tier's own
+default student epoch) buys far less. When the budget allows no full generation, the evolution is a weight-sharing
+random search over its first population; each record says what was measured (``provenance.notes.search``: the plan,
 supernet epochs, evaluated candidates, ``generations_completed``), and the leaderboard's search notes count them.
 """
 

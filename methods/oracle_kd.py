@@ -23,7 +23,9 @@ runnable implementation. Read from the paper (its text and its published summari
    macro-F1 · min(1, budget / P)^w, w = ``size_exponent`` 0.07 (MnasNet's), P the child's parameters at the width it
    is searched at. A child that fits unshrunk is not penalised; one that must be narrowed to fit is, in proportion to
    how much. 5. The best of several architectures sampled from the trained controller (by the same reward, scored on
-   the whole validation split) is narrowed to the budget and retrained from scratch with the Oracle KD loss.
+   the whole validation split) is narrowed to the budget and retrained from scratch with the Oracle KD loss: the row
+   "as published". The runner also retrains it with the protocol's one KD recipe (``vanilla_kd``'s from the
+   protocol's KD source, ``Method.protocol_retrain``): the row "protocol retraining".
 
 Values: from ENAS's public code (the paper gives no controller settings in the text available here): LSTM 100 hidden
 units, tanh constant 2.5, logit temperature 5 (carpedm20/ENAS-pytorch), Adam lr 3.5e-3, baseline decay 0.99 and

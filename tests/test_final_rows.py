@@ -133,6 +133,7 @@ def test_one_search_feeds_both_final_trainings(tmp_path: Path, monkeypatch: pyte
     assert final["recipe"] == {"loss": "hinton_kd", "alpha": 0.9, "temperature": 4.0, "kd_source": "teacher"}
     assert 0.0 <= final["metrics"]["macro_f1"] <= 1.0 and final["test_confusion_by_group"] and final["train_cost"] > 0
     assert result.provenance["notes"]["reported"][NETWORKS] == 1.0
+    assert not any(METHODS.get(m)().searches() for m in ("teacher", "ensemble", "student"))
     assert not METHODS.get("vanilla_kd")().searches() and not METHODS.get("oracle_kd")(
         METHODS.get("oracle_kd").Config(search=False)).searches()
     assert all(METHODS.get(m)().searches() for m in ("mpkd_nas", "dna", "autokd", "oracle_kd", "mf_kdnas"))
