@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark import stats
+from benchmark import final_rows, stats
 from benchmark.estimate import teacher_train_wall_s
 from benchmark.external import ExternalScore
 from benchmark.influence import Influence, influence
@@ -52,7 +52,7 @@ AGGREGATE_COLUMNS: tuple[str, ...] = (  # the fixed columns of ``aggregate``; pe
     "main_metric", "mean", "std", "ci_low", "ci_high", "ci_kind",
     *[c for s in SPREAD_COLUMNS for c in (s, f"{s}_std")], *MEAN_COLUMNS, "hardware", "latency_hw", "commits",
     "teacher_ids",
-    "teacher_members", "classes", "n_failed",
+    "teacher_members", "classes", "n_failed", "reported",
     *[f"vs_{b}_{part}" for b in BASELINES for part in ("diff", "low", "high", "p", "p_holm", "test", "n")],
     *INFLUENCE_COLUMNS, *[f"vs_{b}_{part}_wo" for b in BASELINES for part in ("diff", "low", "high", "p")],
 )  # fmt: skip
@@ -210,6 +210,7 @@ def _run_row(first: RunResult, records: Sequence[RunResult], metrics: Mapping[st
         "teacher_wall_s": _teacher_wall_s(records),
         "search_candidates": float(np.mean([distinct_candidates(r) for r in records])),
         "search_evaluations": float(np.mean([len(r.search_trace) for r in records])),
+        "reported": final_rows.reported(records),
         "hardware": _joined(hardware_label(r.provenance) for r in records),
         "latency_hw": _joined(latency_hardware(r) for r in records),
         "commit": _joined(short_commit(r.provenance) for r in records),
@@ -282,7 +283,7 @@ def runs_frame(results: Iterable[RunResult], external: Sequence[ExternalScore] =
 def _run_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     base = [*TABLE_COLUMNS, "cv_scheme", "method", "variant", "method_label", "reference", "seed", "main_metric",
             "main", "val_main", *SCORE_COLUMNS, "params", *[f for f in COST_FIELDS if f != "deployed_params"],
-            "latency_iqr_ms", "wall_s", "teacher_wall_s", "search_candidates", "search_evaluations",
+            "latency_iqr_ms", "wall_s", "teacher_wall_s", "search_candidates", "search_evaluations", "reported",
             "hardware", "latency_hw", "commit", "teacher_ids", "classes", "scored_classes", "confusion_by_group",
             "confusion", "external"]  # fmt: skip
     per_class = dict.fromkeys(c for row in rows for c in row if c.split(":")[0] in ("f1", "se", "ppv"))
@@ -467,7 +468,8 @@ def _row(key: tuple[Any, ...], runs: pd.DataFrame, n_failed: int) -> dict[str, A
                commits=dict(sorted(Counter(c for c in runs["commit"] if c).items())),
                teacher_ids=tuple(sorted({t for ids in runs["teacher_ids"] for t in ids})),
                teacher_members=max((len(ids) for ids in runs["teacher_ids"]), default=0), classes=first["classes"],
-               n_failed=n_failed, **_influence(runs), **_external(runs))
+               n_failed=n_failed, reported=final_rows.mean_reported(runs["reported"]), **_influence(runs),
+               **_external(runs))
     for column in [c for c in runs.columns if c.split(":")[0] in ("f1", "se", "ppv")]:
         row[column], row[f"{column}_std"] = _mean_std(runs[column])
     return row
@@ -531,7 +533,7 @@ def aggregate(results: Iterable[RunResult], external: Sequence[ExternalScore] = 
     external test set ``<name>`` (``external``: the sidecars ``benchmark.external`` wrote), where any was scored.
     ``frame.attrs["notes"]``: records left out as other data/protocol versions.
     """
-    records = list(results)
+    records = final_rows.expand(results)  # a searching run's protocol retraining becomes a row of its own
     runs = runs_frame(records, external)
     failed = failures_frame(records)
     runs_of = {key: group for key, group in runs.groupby(list(GROUP_COLUMNS), sort=True, dropna=False)}

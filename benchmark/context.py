@@ -1,6 +1,9 @@
-"""The run context: everything a method may use (train/val data, teacher, budget meters, engine, recipe).
+"""The run context: everything a method may use (train/val data, teachers, budget meters, engine, recipe).
 
-The test split is not here: the runner keeps it and evaluates the returned model once.
+The test split is not here: the runner keeps it and evaluates the returned model once. Isolation is by
+construction: the context holds data, trained teachers and meters, never a store, a cache or a path, so nothing
+reachable from it leads to test arrays, test logits, test paths or test indices (``tests/test_isolation.py`` walks
+every object reachable from a method's context and checks it).
 """
 
 from __future__ import annotations
@@ -38,6 +41,27 @@ from datasets.base import DataView
 TeacherProvider = Callable[[int], Teacher]  # teacher seed -> trained teacher from the shared store
 
 
+class TeacherSet:
+    """The teachers a run may use, loaded by the runner before the method starts: a callable ``seed -> Teacher``
+    that holds the trained teachers only (weights and cached train/validation logits), never the store they came
+    from or its folder. Asking for a seed the runner did not prepare is an error, not a load."""
+
+    def __init__(self, teachers: dict[int, Teacher] | None = None) -> None:
+        self._teachers: dict[int, Teacher] = dict(teachers or {})
+
+    def add(self, seed: int, teacher: Teacher) -> None:
+        self._teachers[seed] = teacher
+
+    def seeds(self) -> list[int]:
+        return sorted(self._teachers)
+
+    def __call__(self, seed: int) -> Teacher:
+        if seed not in self._teachers:
+            raise KeyError(f"teacher of seed {seed} was not prepared for this run (prepared: {self.seeds()}); a "
+                           "method declares the teachers it needs with Method.uses_teacher / uses_ensemble")
+        return self._teachers[seed]
+
+
 
 def member_seed(seed: int, offset: int) -> int:
     """The store seed of ensemble member ``offset`` of a run's ``seed`` (member 0 is the seed's own teacher)."""
@@ -46,7 +70,8 @@ def member_seed(seed: int, offset: int) -> int:
 
 @dataclass
 class RunContext:
-    """Passed to ``Method.search`` and ``Method.distill``; methods reach nothing outside it."""
+    """Passed to ``Method.search`` and ``Method.distill``: everything a method may use. It holds no store, cache or
+    path (its teachers are a ``TeacherSet`` of loaded teachers), so the test split is out of a method's reach."""
 
     protocol: Protocol
     data: DataView
@@ -165,6 +190,11 @@ class RunContext:
         ``val_rows``) is charged to the budget."""
         self.charge_forward(self.val_size(rows), self.macs(model))
         return self.val_score(model, rows)
+
+    def report(self, name: str, value: float) -> None:
+        """A number the leaderboard's method notes show (mean over seeds), kept in the record as
+        ``provenance.notes.reported[name]``: what a run measured about its method, named with its unit."""
+        self.notes.setdefault("reported", {})[name] = float(value)
 
     def record_candidate(self, candidate: dict[str, Any], fidelity: str, score: float, cost: float) -> None:
         """Append one evaluated candidate to the search trace stored in the record: what was evaluated (an arch or

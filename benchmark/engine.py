@@ -14,8 +14,8 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,6 +141,19 @@ class CostMeter:
     def check(self) -> None:
         if self.exhausted:
             raise BudgetExhausted(f"search budget of {self.limit:g} units spent")
+
+
+@contextmanager
+def reserved(meter: CostMeter, units: float) -> Iterator[None]:
+    """Lower ``meter``'s limit by ``units`` for the duration: budget a search keeps for a later step, so that a fit
+    inside stops where that step's share begins."""
+    limit = meter.limit
+    if limit is not None:
+        meter.limit = limit - units
+    try:
+        yield
+    finally:
+        meter.limit = limit
 
 
 MacsPerSample = float | Callable[[], float]  # training MACs of one sample (TRAIN_PASSES x forward), or a callable

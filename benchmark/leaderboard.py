@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from benchmark import stats
+from benchmark import final_rows, stats
 from benchmark.aggregate import (
     ABLATION,
     BASELINES,
@@ -424,6 +424,7 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
     """Heading, label line, the ranked table (with references), the unranked tables, the notes, the failed runs and
     the table's pictures (``images``: PNG file names beside the page)."""
     split = split_title(key["split"], key["n_folds"], key["folds"])
+    table, protocol_rows = final_rows.split_rows(table)  # protocol retrainings: their own section, below
     parts = [f"## {split} · {budget_text(table, key['budget'])} · profile `{key['profile']}`",
              _label_line(key, table, failures)]
     main, _, _, _ = main_format(table)
@@ -445,7 +446,10 @@ def _render_table(key: Mapping[str, Any], table: pd.DataFrame, failures: pd.Data
     influence_section = _influence_section([(t, rows) for t, rows in sections if len(rows)], main)
     if influence_section:
         parts.append(influence_section)
-    notes = (_latency_note(table, usual), _ensemble_note(table), _selection_note(runs, main), _search_note(table),
+    if section := final_rows.final_training_section(table, protocol_rows, main):
+        parts.append(section)
+    notes = (_latency_note(table, usual), _ensemble_note(table), _selection_note(runs, main),
+             final_rows.search_size_note(table) or _search_note(table), final_rows.method_notes(table),
              _wall_note(table)) if len(table) else ()
     for note in notes:
         if note:

@@ -9,6 +9,8 @@ Schema 1 and 2 records lack the typed fields of schema 3; they are derived here,
 - ``teacher_ids``: the ``teacher`` info's ``id``, or its ``members``' ids;
 - ``metrics["classes"]``/``["scored_classes"]`` when missing: from the dataset card's class lists;
 - ``test_confusion_by_group``: unknown ({}), so statistics fall back to seed-level intervals for such runs.
+
+Schema 3 records lack ``protocol_final`` (schema 4): none was trained ({}).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def _with_classes(metrics: dict[str, Any], card: Mapping[str, Any]) -> dict[str,
 
 
 def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
-    """A schema 1/2 record (parsed JSON) as a current one: the newer fields derived, ``schema_version`` current."""
+    """A schema 1/2/3 record (parsed JSON) as a current one: the newer fields derived, ``schema_version`` current."""
     from benchmark.results import SCHEMA_VERSION
 
     out = dict(raw)
@@ -78,6 +80,7 @@ def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("main_metric", main if isinstance(main, str) and main else "macro_f1")
     out.setdefault("teacher_ids", teacher_ids(raw.get("teacher") or {}))
     out.setdefault("test_confusion_by_group", {})
+    out.setdefault("protocol_final", {})
     out["metrics"] = _with_classes(dict(raw.get("metrics") or {}), _card(raw))
     out["schema_version"] = SCHEMA_VERSION
     return out

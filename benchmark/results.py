@@ -18,10 +18,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# 2: protocol_version and history; 3: fold, cv, reference, main_metric, teacher_ids, test_confusion_by_group.
+# 2: protocol_version and history; 3: fold, cv, reference, main_metric, teacher_ids, test_confusion_by_group;
+# 4: protocol_final (a searching method's second final training, from the same search).
 # Older records are upgraded on reading (benchmark.record_upgrade): missing fields derived where possible.
-SCHEMA_VERSION = 3
-READABLE_SCHEMAS = (1, 2, 3)
+SCHEMA_VERSION = 4
+READABLE_SCHEMAS = (1, 2, 3, 4)
 __all__ = ["SCHEMA_VERSION", "CrossValidation", "InvalidRecord", "JobKey", "NewerSchemaError", "ResultError",
            "RunResult", "atomic_write_text", "load", "load_checked", "load_results", "load_runs", "read_result",
            "results_path", "set_aside", "write_result"]
@@ -122,6 +123,11 @@ class RunResult:
     # predicted ones in ``metrics["classes"]`` order; their sum is ``metrics["confusion"]``. Lets statistics resample
     # patients. Empty for records that predate it.
     test_confusion_by_group: dict[str, list[list[int]]] = field(default_factory=dict)
+    # A searching method's searched architecture retrained by the protocol's one KD recipe (``Method.protocol_retrain``)
+    # in the same job, from the same search, seeds and epochs: its recipe, test/validation metrics, per-patient
+    # confusions and costs (``benchmark.final_rows``); the record's own fields are the method's final training as
+    # published. Empty for a method without a search and for records that predate it.
+    protocol_final: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     __pydantic_config__ = _STRICT
 

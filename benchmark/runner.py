@@ -17,12 +17,12 @@ from typing import Any
 
 import torch
 
-from benchmark.context import RunContext
+from benchmark.context import RunContext, TeacherSet, member_seed
 from benchmark.engine import CostMeter, Engine, seed_everything
 from benchmark.joblock import JobLocks
 from benchmark.metrics import classification_metrics, confusion_by_group, count_macs, count_params, summarise_model
 from benchmark.models import ModelSink, save_student
-from benchmark.nn.arch import build_model
+from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.progress import emit, epoch_callback
 from benchmark.protocol import PROTOCOL_VERSION, Protocol, make_protocol
 from benchmark.provenance import provenance
@@ -31,7 +31,7 @@ from benchmark.results import CrossValidation, JobKey, RunResult, atomic_write_t
 from benchmark.resume import FingerprintCache, RecordState, record_outcome, select_jobs
 from benchmark.teachers import Teacher, TeacherStore
 from datasets.base import DATASETS, DatasetBundle, DataView
-from methods import METHODS
+from methods import METHODS, Method
 
 log = logging.getLogger(__name__)
 
@@ -64,44 +64,48 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 class TeacherSource:
-    """Gives a run its teachers from the shared store, training each (dataset, split, seed) once.
+    """The runner's side of the teacher store: trains (or finds) each (dataset, split, seed) teacher once and puts it
+    in the run context's ``TeacherSet``. Methods never see it (nor the store's folder, which sits in the cache beside
+    the preprocessed arrays): the context gets the loaded teachers only."""
 
-    It holds the method-visible view (train and validation) and the data checksum, never the test split."""
-
-    def __init__(self, store: TeacherStore, view: DataView, data_checksum: str, protocol: Protocol,
-                 ctx_factory: Any) -> None:
+    def __init__(self, store: TeacherStore, view: DataView, data_checksum: str, protocol: Protocol) -> None:
         self.store, self.view, self.data_checksum, self.protocol = store, view, data_checksum, protocol
-        self._ctx = ctx_factory
-        self._loaded: dict[int, Teacher] = {}
 
-    def __call__(self, seed: int) -> Teacher:
-        if seed not in self._loaded:
-            ctx: RunContext = self._ctx()
-            self._loaded[seed] = self.store.get(
-                dataset=self.view.name, split=self.view.split, data_key=self.data_checksum,
-                arch=self.protocol.teacher_arch, recipe=self.protocol.profile.teacher_recipe, seed=seed,
-                train=ctx.train, val=ctx.val, engine=ctx.engine, val_metrics_fn=ctx.val_metrics,
-                in_channels=self.view.input_shape[0], n_classes=self.view.n_classes)
-        return self._loaded[seed]
+    def load(self, ctx: RunContext, seed: int) -> Teacher:
+        return self.store.get(
+            dataset=self.view.name, split=self.view.split, data_key=self.data_checksum,
+            arch=self.protocol.teacher_arch, recipe=self.protocol.profile.teacher_recipe, seed=seed,
+            train=ctx.train, val=ctx.val, engine=ctx.engine, val_metrics_fn=ctx.val_metrics,
+            in_channels=self.view.input_shape[0], n_classes=self.view.n_classes)
+
+
+def teacher_offsets(method_cls: type[Method], protocol: Protocol) -> range:
+    """The ensemble offsets of the teachers a method's run needs (``RunContext.teacher``): none for a method without
+    a teacher, all M members when it uses the ensemble or the protocol's KD source is the ensemble, else the seed's
+    own teacher."""
+    if not method_cls.uses_teacher:
+        return range(0)
+    return range(protocol.ensemble_size if method_cls.uses_ensemble or protocol.kd_source == "ensemble" else 1)
 
 
 def build_context(job: Job, bundle: DatasetBundle, device: torch.device) -> RunContext:
     """The run context for ``job``: data view without test, engine, meters (one unit = one default-student
-    training epoch of compute), teacher source."""
+    training epoch of compute), and the teachers its method needs, loaded (trained first if not in the store)."""
     protocol = make_protocol(job.key.dataset, bundle.split, job.key.budget, job.key.profile)
     cap = protocol.profile.max_train_per_class
     view = bundle.view(cap)
     data_key = bundle.data_checksum if cap is None else f"{bundle.data_checksum}-train{cap}perclass"
     student = build_model(protocol.budget.default_student, view.input_shape[0], view.n_classes)
     student_macs, n_train = count_macs(student, view.input_shape), len(view.train)
-    holder: dict[str, RunContext] = {}
-    source = TeacherSource(TeacherStore.in_cache(job.cache_dir), view, data_key, protocol,
-                           lambda: holder["ctx"])
+    teachers = TeacherSet()
     engine = Engine(device, progress=epoch_callback(job.progress, job.key.label()))
-    ctx = RunContext(protocol=protocol, data=view, engine=engine, seed=job.key.seed, teacher_provider=source,
+    ctx = RunContext(protocol=protocol, data=view, engine=engine, seed=job.key.seed, teacher_provider=teachers,
                      search_meter=CostMeter.for_student(student_macs, n_train, protocol.profile.search_budget),
                      train_meter=CostMeter.for_student(student_macs, n_train))
-    holder["ctx"] = ctx
+    source = TeacherSource(TeacherStore.in_cache(job.cache_dir), view, data_key, protocol)
+    for offset in teacher_offsets(METHODS.get(job.key.method), protocol):
+        seed = member_seed(job.key.seed, offset)
+        teachers.add(seed, source.load(ctx, seed))
     return ctx
 
 
@@ -133,6 +137,28 @@ def teacher_info(ctx: RunContext, ensemble: bool) -> dict[str, Any]:
     return ctx.teacher().info()
 
 
+def final_training(name: str, train: Callable[[ArchSpec, RunContext], Any], arch: ArchSpec, ctx: RunContext,
+                   bundle: DatasetBundle, enforce_budget: bool, job: Job) -> dict[str, Any]:
+    """One final training of the searched ``arch`` (``Method.final_trainings``), from the run's seed, checked against
+    the parameter budget and evaluated once on validation and test: the model and the record fields it fills."""
+    seed_everything(job.key.seed)  # every final training starts from the same random state, searched or not
+    t0, units = time.perf_counter(), ctx.train_meter.units
+    emit(job.progress, job.key.label(), "phase", name="final" if name == "published" else f"final ({name})")
+    model = train(arch, ctx)
+    out: dict[str, Any] = {"model": model, "train_wall_s": time.perf_counter() - t0,
+                           "train_cost": ctx.train_meter.units - units, "deployed_params": count_params(model)}
+    if enforce_budget and out["deployed_params"] > ctx.max_params:
+        raise BudgetViolation(f"deployed student has {out['deployed_params']:,} parameters; the "
+                              f"{ctx.protocol.budget.name!r} budget allows {ctx.max_params:,}")
+    emit(job.progress, job.key.label(), "phase", name="evaluation")
+    out["val_metrics"] = ctx.val_metrics(model)
+    test_pred = ctx.engine.predict(model, torch.as_tensor(bundle.test.x)).numpy().argmax(axis=1)
+    out["metrics"] = classification_metrics(bundle.test.y, test_pred, bundle.classes, bundle.scored_classes)
+    out["test_confusion_by_group"] = confusion_by_group(bundle.test.y, test_pred, bundle.test.groups,
+                                                        len(bundle.classes))
+    return out
+
+
 def run_one(job: Job) -> RunResult:
     """Run one method on one dataset/split/budget/profile/seed and evaluate it once on the test split."""
     key = job.key
@@ -160,23 +186,21 @@ def run_one(job: Job) -> RunResult:
         result.search_wall_s = time.perf_counter() - t0
         result.arch = arch.to_dict()
 
-        t0 = time.perf_counter()
-        emit(job.progress, key.label(), "phase", name="final")
-        model = method.distill(arch, ctx)
-        result.train_wall_s, result.train_cost = time.perf_counter() - t0, ctx.train_meter.units
-        result.search_cost = ctx.search_meter.units  # search-phase work a method did lazily inside distill counts too
-
-        result.deployed_params = count_params(model)
-        if method.enforce_budget and result.deployed_params > ctx.max_params:
-            raise BudgetViolation(f"deployed student has {result.deployed_params:,} parameters; the "
-                                  f"{ctx.protocol.budget.name!r} budget allows {ctx.max_params:,}")
-        emit(job.progress, key.label(), "phase", name="evaluation")
-        result.val_metrics = ctx.val_metrics(model)
-        test_logits = ctx.engine.predict(model, torch.as_tensor(bundle.test.x))
-        test_pred = test_logits.numpy().argmax(axis=1)
-        result.metrics = classification_metrics(bundle.test.y, test_pred, bundle.classes, bundle.scored_classes)
-        result.test_confusion_by_group = confusion_by_group(bundle.test.y, test_pred, bundle.test.groups,
-                                                            len(bundle.classes))
+        result.search_cost = ctx.search_meter.units
+        if ctx.search_trace:
+            for name, count in method.search_size(ctx).items():
+                ctx.report(f"search: {name.replace('_', ' ')} evaluated", count)
+        for final, train in method.final_trainings().items():
+            outcome = final_training(final, train, arch, ctx, bundle, method.enforce_budget, job)
+            if final == "published":
+                model = outcome.pop("model")
+                for name, value in outcome.items():
+                    setattr(result, name, value)
+            else:
+                outcome.pop("model")
+                result.protocol_final = {"recipe": ctx.notes.pop(f"{final}_final", {}), **outcome}
+        # search-phase work a method did lazily inside distill counts too
+        result.search_cost = ctx.search_meter.units
         # smoke runs are checks, not results: no latency (the README says so; `benchmark latency` measures on request)
         summary = summarise_model(model, bundle.input_shape, timed=key.profile != "smoke")
         result.macs, result.latency_ms = summary["macs"], summary["latency_ms"]

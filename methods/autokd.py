@@ -24,13 +24,14 @@ What AutoKD does, and what is implemented here:
    proposed by TPE's model of the finished (complete and pruned) trials. How many of each ran is in the
    record's notes (``search.random_trials``, ``search.model_based_trials``).
 
-How many candidates at the quick profile (30 units; MIT-BIH under protocol v2: 32.6k training, 18.4k validation
-beats; a NAGO-1D net at the 32k budget has ~1.8x the default student's MACs): one subset epoch costs ~0.14 units
-and one scoring pass over half the validation split ~0.17, so a trial costs ~0.3-0.95 units depending on where
-Hyperband stops it. Measured (seed 0, `run --methods autokd --seeds 0`, 2026-12-03): 38 trials (10 random, 28
-model-based; 17 complete, 20 pruned, 1 stopped by the budget), 30.2 of 30 units, every trial in the search trace.
-Under protocol v1's four validation records the same budget paid for 46 trials (10 random, 36 model-based); with
-``max_resource`` 4 it was 30 trials at 1.0 unit each, too close to 30, hence 3.
+How many candidates: the trials the search budget pays for (``max_trials`` caps them), every one in the record's
+search trace; a trial costs a few subset epochs plus a scoring pass, depending on where Hyperband stops it. What
+each run measured (trials, random and model-based, complete and pruned) is in its notes; the leaderboard's search
+notes count them.
+
+Final trainings: the row "as published" is the best trial's network retrained with Hinton KD at the trial's own τ
+and α (the paper's); the runner also retrains it with the protocol's one KD recipe (``vanilla_kd``'s τ and α,
+``Method.protocol_retrain``), so the leaderboard separates what the searched network and the searched τ, α bring.
 
 Deviations, each with its reason:
 - 1-D NAGO with narrower node ranges and depthwise-separable 1-D ops (see ``nago1d``): the paper's 2-D
@@ -43,11 +44,10 @@ Deviations, each with its reason:
 - τ ∈ [1, 20] (log scale) and α ∈ [0, 1]: the ranges are not given in the paper's text available here;
   these cover the values used across the KD literature (τ 1-20, α from pure CE to pure KD).
 - Selection uses validation macro-F1 only (the protocol's single selection signal), scored during the search on a
-  fixed class-stratified half of the validation split (``val_subset`` 0.5, the same rows for every trial): under
-  protocol v2 validation is eight records (18.4k beats against 32.6k training beats), a validation pass of a NAGO
-  net costs ~0.34 units, three times a subset epoch, and with whole-split scoring the 30 units paid for 27 trials
-  (seed 0 at 0fbe813), short of the 30 the benchmark asks of a search. The final student is retrained and its
-  epoch chosen on the whole validation split, as for every method.
+  fixed class-stratified half of the validation split (``val_subset`` 0.5, the same rows for every trial): a
+  validation pass of a NAGO net costs several subset epochs, and with whole-split scoring release 1's budget paid
+  for fewer than the 30 trials the benchmark asks of a search. The final student is retrained and its epoch chosen
+  on the whole validation split, as for every method.
 """
 
 from __future__ import annotations

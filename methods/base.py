@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
@@ -68,7 +70,41 @@ class Method(ABC):
 
     @abstractmethod
     def distill(self, arch: ArchSpec, ctx: RunContext) -> nn.Module:
-        """Train the final student of architecture ``arch`` (phase "final") and return it."""
+        """Train the final student of architecture ``arch`` (phase "final") as the method's paper does, and return
+        it: the row "as published"."""
+
+    # -- the one final-training rule (issue 32) -------------------------------------------------------------------
+    def searches(self) -> bool:
+        """Whether this instance searches an architecture: a method (not a reference row, whose ``search`` names a
+        fixed teacher) whose class overrides ``search`` and whose config does not turn the search off (a ``search``
+        option set to False)."""
+        return (not self.reference and type(self).search is not Method.search
+                and bool(getattr(self.config, "search", True)))
+
+    def final_trainings(self) -> dict[str, Callable[[ArchSpec, RunContext], nn.Module]]:
+        """The final trainings of the searched architecture, each a fresh student from the same seed: "published"
+        (``distill``, the method's own) and, for a searching method, "protocol" (``protocol_retrain``), so that a row
+        shows what the search contributes apart from the method's final loss. The runner trains and tests each."""
+        finals: dict[str, Callable[[ArchSpec, RunContext], nn.Module]] = {"published": self.distill}
+        if self.searches():
+            finals["protocol"] = self.protocol_retrain
+        return finals
+
+    def protocol_retrain(self, arch: ArchSpec, ctx: RunContext) -> nn.Module:
+        """The protocol's one KD recipe on ``arch``: ``vanilla_kd``'s (Hinton KD with its default α, τ, from the
+        protocol's KD source's cached logits) under the protocol's retraining recipe; records its settings."""
+        from methods.vanilla_kd import VanillaKDConfig, distill_with_hinton_kd
+
+        kd = VanillaKDConfig()
+        ctx.notes["protocol_final"] = {"loss": "hinton_kd", "alpha": kd.alpha, "temperature": kd.temperature,
+                                       "kd_source": ctx.protocol.kd_source}
+        return distill_with_hinton_kd(arch, ctx, kd.alpha, kd.temperature)
+
+    def search_size(self, ctx: RunContext) -> dict[str, int]:
+        """How much the search evaluated, for the leaderboard's "Search size" line: networks evaluated at any
+        fidelity (default: the distinct candidates of the search trace); a method whose trace holds parts of networks
+        (DNA's block paths) overrides it and counts those apart."""
+        return {"networks": len({json.dumps(t["candidate"], sort_keys=True, default=str) for t in ctx.search_trace})}
 
     # -- search audit (``benchmark audit-search``): rebuilding the candidates of a stored search trace --------------
     def candidate_pool(self, trace: list[dict[str, Any]], ctx: RunContext) -> CandidatePool:

@@ -27,9 +27,9 @@ Knowledge Distillation", CVPR 2020. Official code: github.com/changlin31/DNA (``
    parameter table built from instantiated modules (``mbconv1d.param_table``), so the table's count is the deployed
    network's.
 5. The chosen network is retrained from scratch with the protocol's recipe: cross-entropy as in the paper
-   (``retraining/train.py``); ``final_kd=true`` retrains with Hinton KD from the protocol's KD source instead
-   (``ctx.kd_logits``: on MIT-BIH the M = 3 ensemble teacher; the blocks are still supervised by the seed's own
-   teacher network's features).
+   (``retraining/train.py``), the row "as published". The runner also retrains the same pick with the protocol's one
+   KD recipe (``vanilla_kd``'s from the protocol's KD source, ``Method.protocol_retrain``), the row "protocol
+   retraining", which replaces release 1's ``final_kd=true`` ablation (the option stays, for its records).
 
 Deviations, each with its reason:
 - 1-D ops and kernels: the benchmark's inputs are 1-D signals. Kernels {3, 5, 7} are kept: on an ECG beat (256
@@ -48,19 +48,17 @@ Deviations, each with its reason:
   (1-2 layers) is searched too; the official fixes 1-4 layers per block without skip.
 - Budget: parameters (the protocol's), not the official FLOPs target; no stern (1x1 conv to 1280) and no
   MB1 stem layer, which would not fit 32k parameters.
-- Supernet epochs: what a profile's search budget pays for, at most ``max_block_epochs`` per block (default: the
-  profile's retraining epochs, so a block's supernet trains no longer than a final student: smoke 1, quick 10),
-  instead of the official 20-40 ImageNet epochs. The teacher's cache and the potentials' cost (fewer scored samples
-  if it would pass ``potential_share`` of the budget) come first, the rest is shared equally by the blocks. Measured
-  on MIT-BIH quick (30 units; each record stores them under ``provenance.notes.search``), release seed 0 at
-  131e5e5 with round 5's separable teacher: cache 1.2 units and 745 MB of float16 for its 32,602 training beats
-  (and 2,048 validation beats), potentials 2.7 units, and 10, 10, 7 and 5 epochs of the four blocks, 23.3 units in
-  all; with the residual teacher of rounds 1-4: cache 6.3 units (674 MB), potentials 2.6, epochs 10, 9, 5 and 6.
-  Known gap: the shares are fixed before any block trains, so a block capped at ``max_block_epochs`` leaves the rest
-  of its share unspent (most of the 6.7 units left of the 30 above; whole epochs round off the rest) instead of
-  passing it to the later, dearer blocks; left as is after release 1 so that its records match the code (a change
-  would be a new release). Each block keeps its last epoch's weights (the official scores the final supernet),
-  trained with the engine's AdamW + one-cycle schedule.
+- Supernet epochs: what the profile's search budget pays for, instead of the official 20-40 ImageNet epochs. The
+  teacher's cache and the potentials' cost (fewer scored samples if it would pass ``potential_share`` of the budget)
+  come first; each block then gets the budget left, less the later blocks' potentials, divided among the blocks
+  still to train, in whole epochs, so what a block leaves (rounding, or ``max_block_epochs`` when set) passes to
+  the later, dearer blocks; the last block plans one epoch more and is stopped by the budget where its potentials'
+  reserve begins, so the search spends its budget (its one-cycle schedule then ends a fraction of an epoch short).
+  No cap by default (``max_block_epochs=0``): the official trains block supernets longer than a final student;
+  release 1 capped them at the retraining epochs and left about a fifth of the budget unspent. Each record keeps
+  every block's epochs, share and cost under ``provenance.notes.search.blocks`` (the leaderboard's search notes
+  count the networks and block paths evaluated). Each block keeps its last epoch's weights (the official scores
+  the final supernet), trained with the engine's AdamW + one-cycle schedule.
 - Potentials use recalibrated running BN statistics in eval mode (the official forwards in train-mode BN, i.e.
   with the scored batch's own statistics, after the reset); recalibration on training data keeps the score of a
   path independent of the composition of the scored batch.
@@ -80,7 +78,7 @@ from torch import Tensor, nn
 
 from benchmark.candidates import AuditUnsupported
 from benchmark.context import RunContext
-from benchmark.engine import TRAIN_PASSES, Batch
+from benchmark.engine import TRAIN_PASSES, Batch, reserved
 from benchmark.metrics import count_macs
 from benchmark.nn.arch import ArchSpec
 from benchmark.nn.staged import StagedCNN1d, StagedCNNSpec
@@ -122,7 +120,7 @@ class DNAConfig(MethodConfig):
     kernels: tuple[int, ...] = (3, 5, 7)
     layers: int = 2  # searchable layers per block; all but the first may be "skip"
     width_mult: float = 0.0  # student width / teacher width; 0: the widest whose smallest network <= budget / 2
-    max_block_epochs: int = 0  # most supernet epochs per block; 0: the profile's retraining epochs
+    max_block_epochs: int = 0  # most supernet epochs per block; 0: no cap but the search budget
     potential: str = "cl"  # the ranking score: "cl" (official), "rl" or "gr"
     potential_samples: int = 2048  # validation samples each path is scored on
     bn_samples: int = 256  # training samples BN statistics are re-estimated on before scoring a path
@@ -244,7 +242,7 @@ class DNA(Method):
 
     Config = DNAConfig
     summary = "Li et al. CVPR 2020: block-wise feature-MSE supernets, potential ranking, budgeted traversal, retrain"
-    ablations = ({"final_kd": True},)  # retraining with Hinton KD instead of the paper's cross-entropy
+    # no ablations: the protocol retraining of every search (Method.final_trainings) replaced ``final_kd=true``
 
     def __init__(self, config: MethodConfig | None = None) -> None:
         super().__init__(config)
@@ -282,14 +280,18 @@ class DNA(Method):
         cache_units += ctx.charge_forward(len(pot_rows), teacher_macs)
         cache_bytes = sum(f.numel() * f.element_size() for f in train_feats + val_feats)
         n_scored = len(bn_rows) + len(pot_rows)
-        reserve = sum(ctx.search_meter.units_of(n_scored * macs[i](p)) for i in range(n_blocks) for p in paths[i])
-        share = (ctx.search_meter.remaining - reserve) / n_blocks
+        # each block's potentials are reserved; a block's share is what is left, less the later blocks' potentials,
+        # divided among the blocks still to train, so what a capped or rounded-down block leaves passes on
+        reserves = [sum(ctx.search_meter.units_of(n_scored * macs[i](p)) for p in paths[i]) for i in range(n_blocks)]
 
         scores: list[list[dict[str, float]]] = []
         potential_units = 0.0
         block_notes = []
         for i, trainer in enumerate(trainers):
-            fit_info = self._train_block(ctx, i, trainer, space, macs[i], train_feats, share)
+            reserve = sum(reserves[i:])
+            share = (ctx.search_meter.remaining - reserve) / (n_blocks - i)
+            fit_info = self._train_block(ctx, i, trainer, space, macs[i], train_feats, share,
+                                         fill=reserve if i == n_blocks - 1 else None)
             block_notes.append(fit_info)
             scores.append([])
             for path in paths[i]:
@@ -332,6 +334,12 @@ class DNA(Method):
         ctx.notes["search"]["params"] = fixed + sum(path_params(table, i, p) for i, p in enumerate(chosen))
         return to_arch(space, chosen)
 
+    def search_size(self, ctx: RunContext) -> dict[str, int]:
+        """Networks evaluated: the whole networks the traversal scored by their blocks' summed potentials; block paths
+        (each block's paths, trained and scored on their own) are counted apart, being parts of networks."""
+        search = ctx.notes.get("search", {})
+        return {"networks": int(search.get("combinations_traversed", 0)), "block_paths": len(ctx.search_trace)}
+
     def _scoring_rows(self, ctx: RunContext, macs: list[Any], paths: list[list[Path]], teacher_macs: int
                       ) -> tuple[Tensor, Tensor]:
         """Validation rows the potentials are measured on and training rows BN is re-estimated on. Scoring every
@@ -364,26 +372,33 @@ class DNA(Method):
         return path_macs
 
     def _train_block(self, ctx: RunContext, block: int, trainer: BlockTrainer, space: MBConvSpace, macs: Any,
-                     feats: list[Tensor], share: float) -> dict[str, Any]:
-        """Train one block supernet on the cached teacher features (uniform single path per step)."""
+                     feats: list[Tensor], share: float, fill: float | None = None) -> dict[str, Any]:
+        """Train one block supernet on the cached teacher features (uniform single path per step) for the whole
+        epochs ``share`` pays for (at most ``max_block_epochs``). ``fill`` (the last block): plan one epoch more
+        and stop where the budget less ``fill`` units (its potentials) ends, so the search spends its budget."""
         rng = random.Random(ctx.seed * 1000 + block)
         layer_ops = [space.layer_ops(j) for j in range(space.blocks[block].layers)]
         paths = list(itertools.product(*layer_ops))
         mean_macs = sum(macs(p) for p in paths) / len(paths)  # the expected MACs of a uniformly sampled path
         epoch_units = ctx.search_meter.units_of(TRAIN_PASSES * mean_macs * len(ctx.train))
-        cap = self.config.max_block_epochs or ctx.recipe.epochs
-        epochs = max(1, min(cap, math.floor(share / epoch_units) if math.isfinite(share) else cap))
+        cap = self.config.max_block_epochs or (ctx.recipe.epochs if not math.isfinite(share) else math.inf)
+        affordable = share / epoch_units if math.isfinite(share) else cap
+        if fill is not None and math.isfinite(share) and affordable > math.floor(affordable):
+            affordable = math.ceil(affordable)
+        epochs = int(max(1, min(cap, math.floor(affordable))))
 
         def step_hook(step: int, model: nn.Module) -> None:
             trainer.block.set_path(tuple(rng.choice(ops) for ops in layer_ops))
 
         epoch_counter = itertools.count()
         recipe = ctx.search_recipe(epochs)
-        fit = ctx.fit(trainer, feature_mse_objective, phase="search", recipe=recipe, step_hook=step_hook,
-                      scorer=lambda _: float(next(epoch_counter)),  # keep the last epoch's weights (no val pass)
-                      extras={"dna_in": feats[block], "dna_target": feats[block + 1]},
-                      macs_per_sample=lambda: TRAIN_PASSES * macs(trainer.block.path))
-        return {"block": block, "epochs": fit.epochs_run, "stopped": fit.stopped, "cost_units": fit.cost_units,
+        with reserved(ctx.search_meter, fill or 0.0):
+            fit = ctx.fit(trainer, feature_mse_objective, phase="search", recipe=recipe, step_hook=step_hook,
+                          scorer=lambda _: float(next(epoch_counter)),  # keep the last epoch's weights (no val pass)
+                          extras={"dna_in": feats[block], "dna_target": feats[block + 1]},
+                          macs_per_sample=lambda: TRAIN_PASSES * macs(trainer.block.path))
+        return {"block": block, "epochs": fit.epochs_run, "planned_epochs": epochs, "share_units": share,
+                "stopped": fit.stopped, "cost_units": fit.cost_units,
                 "feature_mse": [h.get("feature_mse") for h in fit.history], "wall_s": fit.wall_s}
 
     def audit_space(self, ctx: RunContext) -> MBConvSpace:

@@ -24,15 +24,15 @@ end and selects and reports on the same held-out set). Implemented here, on the 
    class-stratified half of the validation split (``val_subset``; see the deviations), only budget-feasible
    candidates; it stops when the search budget is spent and returns the best so far.
 5. Retraining of the chosen sub-network from scratch with the same loss under the protocol's retraining
-   recipe; the deployed student excludes the auxiliary heads.
+   recipe; the deployed student excludes the auxiliary heads: the row "as published". The runner also retrains the
+   same sub-network with the protocol's one KD recipe (``vanilla_kd``'s, ``Method.protocol_retrain``, no heads).
 
 Deviations, each with its reason:
-- Evolution scores candidates on half the validation split (``val_subset`` 0.5: every class keeps half its beats,
-  the same rows for every candidate, drawn from the run's seed). Under protocol v2 the validation split is eight
-  records (18.4k beats against 32.6k training beats) and a budget-feasible transformer path has ~4.8x the default
-  student's MACs, so one full validation pass costs ~0.63 units: the evolution's share of 30 units paid for 24
-  candidates (seed 0 at 0fbe813), short of the 30 the benchmark asks of a search. Half the rows halve the cost; the
-  final student is retrained and its epoch chosen on the whole validation split, as for every method.
+- Evolution scores candidates on a fixed, class-stratified share of the validation split (``val_subset`` 0.5, less
+  when ``plan_search`` needs more evaluations; the same rows for every candidate, drawn from the run's seed): a
+  budget-feasible transformer path costs several default-student passes, and a whole validation pass per candidate
+  would leave fewer than 30 candidates. The final student is retrained and its epoch chosen on the whole
+  validation split, as for every method.
 - Input: raw 1-D signal through a conv stem instead of 3-channel spectrogram images (the benchmark's
   protocol feeds every method the same raw windows). The stem's strides follow the input length
   (``stem_for_length``): /4 for 256-sample beats (64 tokens), /24 for 3000-sample EEG epochs (125 tokens),
@@ -55,10 +55,10 @@ Deviations, each with its reason:
 - Weight sharing is real here (the original rebuilds random layers on each architecture update).
 - Retraining step and evolutionary search are added (the issue's spec; the original keeps the sampled
   architecture of the best validation epoch).
-- Per-step sampling by default (the original samples once per epoch): at quick the supernet affords ~5 epochs, so
-  per-epoch sampling would train 5 paths and the evolution would score ~80 candidates whose slices those 5 paths
-  barely cover; per step, ~1,600 paths train every slice of every stage (each width, head count, MLP ratio and
-  depth is drawn about uniformly, thousands of times).
+- Per-step sampling by default (the original samples once per epoch): the budget affords a few supernet epochs,
+  so per-epoch sampling would train a handful of paths while the evolution scores tens of candidates whose slices
+  those paths barely cover; per step, every slice of every stage (each width, head count, MLP ratio and depth) is
+  drawn about uniformly, thousands of times.
 - Teacher phase heads (``_train_teacher_heads``): trained for ``teacher_head_epochs`` (5) on the frozen teacher's
   features of a ``teacher_head_subset`` (10%, 1,024-8,192 rows) sample of the training split, computed once and
   cached, with their final weights (no validation pass); then one live pass of the teacher over the training split
@@ -74,22 +74,13 @@ Deviations, each with its reason:
   staged CNN: the largest budget-feasible uniform path (``fixed_path``; at the small ECG budget widths 16/24/32,
   2 heads, MLP ratio 2, depth 2, 31.8k parameters).
 
-How many candidates at the quick profile (30 units; MIT-BIH under protocol v2: 32.6k training and 18.4k
-validation beats; round 5's separable teacher has 3.3x the default student's MACs, a budget-feasible path ~4.8x,
-the student heads ~0.5x more). Measured (seed 0, `run --methods mpkd_nas --seeds 0`, 2026-12-03): the teacher's
-heads 2.4 units, the supernet 4 epochs / 14.1 units (1,011 sampled paths), then 48 evolution evaluations at ~0.31
-units each (half the validation split), 29.7 of 30 units spent. **No generation completes at quick**: the 48
-candidates are the first, random population of 50 scored with inherited supernet weights, so at this budget the
-search is a weight-sharing random search, not an evolution; generations run only at larger budgets (``full``: 300
-units). The record says so (``search.generations_completed``). With the residual teacher of rounds 1-4 (17.8x the
-student's MACs) the heads took ~7.5 units, and under v1's four validation records the evolution reached ~70
-candidates (1 generation).
-
-At budget ``tiny`` (≤ 8k parameters) the same 30 units buy far less, because a unit is the tier's own default
-student epoch (5.4k parameters, 0.10 M MACs against 20.6k / 0.38 M at ``small``): measured at release 131e5e5,
-seeds 0-2, the teacher's heads cost 8.9 units, the supernet 2 epochs / 12 units, and the evolution scores only
-18-20 candidates, **short of the 30 the benchmark asks of a search**. The rule is the protocol's (every method pays
-in the tier's units), so this is reported rather than patched: the tiny table's "Search size" line shows it.
+How many candidates: ``plan_search`` splits the budget left after the teacher's heads between the supernet
+(``supernet_share``) and the evolution, and makes the evolution able to pay for ``min_evaluations`` (30, protocol
+v2's count) by scoring on less of the validation split (down to ``min_val_subset``) before it shortens the supernet.
+Release 1 had no such floor and scored fewer than 30 candidates at budget ``tiny``, where a unit (the tier's own
+default student epoch) buys far less. When the budget allows no full generation, the evolution is a weight-sharing
+random search over its first population; each record says what was measured (``provenance.notes.search``: the plan,
+supernet epochs, evaluated candidates, ``generations_completed``), and the leaderboard's search notes count them.
 """
 
 from __future__ import annotations
@@ -132,6 +123,8 @@ class MPKDNASConfig(MethodConfig):
         "teacher_head_epochs": at_least(0),
         "supernet_share": between(0, 1),
         "val_subset": between(0, 1, low_open=True),
+        "min_evaluations": at_least(0),
+        "min_val_subset": between(0, 1, low_open=True),
         "population": at_least(1),
         "generations": at_least(0),
         "top_k": at_least(1),
@@ -155,6 +148,8 @@ class MPKDNASConfig(MethodConfig):
     teacher_head_max_share: float = 0.5  # the heads stage may take at most this share of the search budget
     supernet_share: float = 0.6  # of the search budget left after the teacher heads; the rest is evolution
     val_subset: float = 0.5  # evolution scores candidates on this class-stratified share of validation (val_rows)
+    min_evaluations: int = 30  # the evolution's budget must pay for this many (protocol v2's count; 0: no floor)
+    min_val_subset: float = 0.2  # ... scoring on down to this share of validation first, then shortening the supernet
     population: int = 50
     generations: int = 20
     top_k: int = 10
@@ -172,6 +167,23 @@ class StudentWithHeads(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.backbone(x)
+
+
+def plan_search(cfg: MPKDNASConfig, remaining: float, epoch_units: float, val_units: float) -> dict[str, Any]:
+    """How the search budget left after the teacher's heads is split: supernet epochs and the share of validation
+    the evolution scores on. The supernet gets ``supernet_share`` and the evolution the rest, scoring on
+    ``val_subset``; when that rest cannot pay for ``min_evaluations`` evaluations (``val_units``: one path's pass over
+    the whole validation split), the evaluations get cheaper first (down to ``min_val_subset`` of validation), then
+    the supernet gives up what is still missing (at least one epoch). Cheaper evaluation, not a smaller rule."""
+    evolution = (1.0 - cfg.supernet_share) * remaining
+    share = cfg.val_subset
+    wanted = cfg.min_evaluations * val_units  # units of min_evaluations passes over the whole validation split
+    if wanted > 0 and wanted * share > evolution:
+        share = max(cfg.min_val_subset, min(share, evolution / wanted))
+    supernet_units = min(cfg.supernet_share * remaining, remaining - wanted * share)
+    epochs = max(1, math.floor(supernet_units / epoch_units))
+    return {"supernet_epochs": epochs, "val_subset": share, "evolution_units": remaining - epochs * epoch_units,
+            "evaluation_units": share * val_units, "min_evaluations": cfg.min_evaluations}
 
 
 def fixed_path(space: SearchSpace, in_channels: int, n_classes: int, max_params: int) -> tuple[StageChoice, ...]:
@@ -353,11 +365,12 @@ class MPKDNAS(Method):
 
         supernet = Transformer1dSupernet(space, in_channels, n_classes)
         model = self.with_heads(ctx, supernet, [max(d) for d in space.dims])
-        probe = [sample() for _ in range(64)]  # the expected cost of a sampled path's epoch
+        probe = [sample() for _ in range(64)]  # the expected cost of a sampled path's epoch and evaluation
         epoch_units = ctx.search_meter.units_of(
             TRAIN_PASSES * len(ctx.train) * sum(path_macs(c)[1] for c in probe) / len(probe))
-        supernet_units = cfg.supernet_share * ctx.search_meter.remaining
-        epochs = max(1, math.floor(supernet_units / epoch_units))
+        val_units = ctx.search_meter.units_of(len(ctx.val) * sum(path_macs(c)[0] for c in probe) / len(probe))
+        plan = plan_search(cfg, ctx.search_meter.remaining, epoch_units, val_units)
+        epochs = plan["supernet_epochs"]
 
         trained_paths: set[tuple[StageChoice, ...]] = set()
 
@@ -382,24 +395,26 @@ class MPKDNAS(Method):
                       step_hook=step_hook if cfg.sampling == "step" else None, scorer=last_epoch_wins,
                       macs_per_sample=lambda: TRAIN_PASSES * path_macs(supernet.active)[1])
         supernet_spent = ctx.search_meter.units - units_before
-        best, trace = self.evolve(ctx, space, supernet, model, fits, sample, rng, lambda c: path_macs(c)[0])
+        best, trace = self.evolve(ctx, space, supernet, model, fits, sample, rng, lambda c: path_macs(c)[0],
+                                  plan["val_subset"])
         ctx.notes["search"] = {"space": {"dims": space.dims, "heads": space.heads, "mlp_ratios": space.mlp_ratios,
-                                         "depths": space.depths, "stem": space.stem},
+                                         "depths": space.depths, "stem": space.stem}, "plan": plan,
                                "supernet_epochs": fit.epochs_run, "supernet_units": supernet_spent,
                                "sampled_paths": len(trained_paths), "sampling": cfg.sampling, **trace}
         return to_arch(space, best)
 
     def evolve(self, ctx: RunContext, space: SearchSpace, supernet: Transformer1dSupernet, model: nn.Module,
-               fits: Any, sample: Any, rng: random.Random, forward_macs: Any
+               fits: Any, sample: Any, rng: random.Random, forward_macs: Any, val_subset: float | None = None
                ) -> tuple[tuple[StageChoice, ...], dict[str, Any]]:
         """AutoFormer's evolution over budget-feasible sub-networks, fitness = validation macro-F1 with the
-        supernet's weights on ``val_subset`` of the validation split (``RunContext.val_rows``); an evaluation is
-        charged one forward pass of its path over those rows."""
+        supernet's weights on ``val_subset`` (default: the config's) of the validation split
+        (``RunContext.val_rows``); an evaluation is charged one forward pass of its path over those rows."""
         cfg = self.config
+        share = cfg.val_subset if val_subset is None else val_subset
         scores: dict[tuple[StageChoice, ...], float] = {}
-        rows = ctx.val_rows(cfg.val_subset)
+        rows = ctx.val_rows(share)
         n_val = ctx.val_size(rows)
-        fidelity = f"inherited supernet weights, scored on {cfg.val_subset:.0%} of val"
+        fidelity = f"inherited supernet weights, scored on {share:.0%} of val"
 
         def fitness(choice: tuple[StageChoice, ...]) -> float:
             if choice not in scores:

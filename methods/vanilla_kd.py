@@ -6,6 +6,9 @@ shared teacher's logits, or on MIT-BIH the M = 3 ensemble teacher's log mean pro
 augmented, so the cached logits equal what the teacher would output each step). No official code is
 needed: the loss is fully specified in the paper. Defaults α=0.9, τ=4 follow common practice for Hinton
 KD (e.g. the CRD benchmark, Tian et al. 2020); the paper leaves both as hyperparameters.
+
+This recipe is the protocol's one KD recipe: every searching method's searched architecture is also retrained with it
+(``Method.protocol_retrain``), and that row minus this one is the leaderboard's search gain.
 """
 
 from __future__ import annotations

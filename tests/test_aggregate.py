@@ -15,7 +15,7 @@ from benchmark import results
 from benchmark.aggregate import aggregate
 from benchmark.cli import main
 from benchmark.export import flatten
-from benchmark.results import JobKey, RunResult, load_results, read_result, write_result
+from benchmark.results import SCHEMA_VERSION, JobKey, RunResult, load_results, read_result, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,8 @@ def test_a_version_1_record_upgrades(tmp_path: Path) -> None:
     raw = json.loads(path.read_text())
     assert raw["schema_version"] == 1
     kd = read_result(path)
-    assert kd.schema_version == 3 and not kd.reference and kd.main_metric == "macro_f1"
+    assert kd.schema_version == SCHEMA_VERSION and not kd.reference and kd.main_metric == "macro_f1"
+    assert kd.protocol_final == {}
     assert (kd.fold, kd.cv, kd.test_confusion_by_group) == (None, None, {})
     assert kd.teacher_ids == [kd.teacher["id"]]
     raw["key"]["method"] = "student"

@@ -155,3 +155,24 @@ def test_bad_config_is_rejected() -> None:
         DNA(DNAConfig(potential="mse"))
     with pytest.raises(ValueError, match="odd"):
         DNA(replace(DNAConfig(), kernels=(4,)))
+
+
+@pytest.mark.parametrize("cap", [0, 1])
+def test_the_search_spends_its_budget_and_passes_on_what_blocks_leave(tmp_path_factory: pytest.TempPathFactory,
+                                                                      cap: int) -> None:
+    """Issue 32: the search ends within 5 % of its budget (no cap by default); with blocks capped at one epoch, what
+    the capped blocks leave passes to the later ones (a later block's share exceeds the first's)."""
+    job = Job(JobKey("synthetic", "fixed", "small", "smoke", "dna", 0), str(tmp_path_factory.mktemp("r")),
+              str(tmp_path_factory.mktemp("cache")), device="cpu")
+    context = build_context(job, load_bundle(job), torch.device("cpu"))
+    budget = 20.0
+    context.search_meter = CostMeter(context.search_meter.unit_macs, budget)
+    torch.manual_seed(0)
+    DNA(DNAConfig(layers=1, max_block_epochs=cap, potential_samples=64, bn_samples=64)).search(context)
+    blocks = context.notes["search"]["blocks"]
+    if cap == 0:
+        assert abs(context.search_meter.units - budget) <= 0.05 * budget, (context.search_meter.units, blocks)
+        assert blocks[-1]["stopped"] == "budget"
+    else:
+        assert all(b["epochs"] == 1 for b in blocks)
+        assert blocks[-1]["share_units"] > blocks[0]["share_units"]

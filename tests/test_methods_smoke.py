@@ -46,6 +46,12 @@ def test_smoke_run(method: str, cache: Path, tmp_path: Path, majority_macro_f1: 
     # batch of a large supernet is ~4 units, so allow half the budget of overrun (cost units are MACs, not epochs)
     assert result.search_cost <= 1.5 * PROFILES["smoke"].search_budget
     assert result.train_cost > 0
+    if METHODS.get(method)().searches():  # issue 32: the same pick retrained by the protocol's KD recipe, tested
+        final = result.protocol_final
+        assert final["recipe"]["loss"] == "hinton_kd" and final["deployed_params"] <= result.param_budget
+        assert 0.0 <= final["metrics"]["macro_f1"] <= 1.0 and final["test_confusion_by_group"]
+    else:
+        assert result.protocol_final == {}
     if result.search_trace:  # a NAS method: `audit-search` can rebuild its traced candidates, the chosen one among them
         job = Job(key, str(tmp_path), str(cache), device="cpu")
         ctx = build_context(job, load_bundle(job), torch.device("cpu"))

@@ -12,7 +12,7 @@ from benchmark.nn.arch import ArchSpec, build_model
 from benchmark.protocol import BUDGET_TIERS
 from methods.aux_heads import AuxHeads, heads_macs, phase_features
 from methods.losses import wsl_soft_loss, wsl_weight
-from methods.mpkd_nas import MPKDNAS, MPKDNASConfig, fixed_path
+from methods.mpkd_nas import MPKDNAS, MPKDNASConfig, fixed_path, plan_search
 from methods.spaces.transformer1d import (
     DEFAULT_STEM,
     SearchSpace,
@@ -248,3 +248,31 @@ def test_a_budget_below_the_smallest_sub_network_fails_before_any_training(conte
     with pytest.raises(ValueError, match=r"smallest transformer sub-network has [\d,]+ parameters, over the budget"):
         MPKDNAS().search(ctx)
     assert ctx.search_meter.units == 0 and not ctx.search_trace
+
+
+def test_the_plan_at_mitbih_tiny_pays_for_30_evaluations() -> None:
+    """Issue 32, from release 1's MIT-BIH tiny records (seeds 0-2): after the teacher's heads (8.9 of 30 units) a
+    supernet epoch cost ~6 units and a path's pass over the whole validation split ~0.9; the old plan (60/40, half
+    the validation split) paid for 18-20 evaluations. The plan now scores on less of the validation split and keeps
+    the supernet's two epochs."""
+    remaining, epoch_units, val_units = 30.0 - 8.9, 6.0, 0.9
+    old = plan_search(MPKDNASConfig(min_evaluations=0), remaining, epoch_units, val_units)
+    new = plan_search(MPKDNASConfig(), remaining, epoch_units, val_units)
+    assert old["evolution_units"] / old["evaluation_units"] < 30 <= new["evolution_units"] / new["evaluation_units"]
+    assert new["supernet_epochs"] == old["supernet_epochs"] == 2 and new["val_subset"] < 0.5
+    tight = plan_search(MPKDNASConfig(), 10.0, 6.0, 2.0)  # too little even at min_val_subset: the supernet shortens
+    assert tight["val_subset"] == 0.2 and tight["supernet_epochs"] == 1
+
+
+TINY_LIKE_BUDGET = 17.0  # synthetic: a supernet epoch ~9.7 units, a path over all of validation ~0.58
+
+
+def test_at_a_tiny_like_budget_it_evaluates_30_candidates(context_factory) -> None:  # type: ignore[no-untyped-def]
+    """Smoke-sized: a budget where the old plan scores fewer than 30 candidates; the plan reaches 30 within it."""
+    counts = {}
+    for floor in (0, 30):
+        ctx = context_factory(search_budget=TINY_LIKE_BUDGET)
+        MPKDNAS(MPKDNASConfig(teacher_head_epochs=2, min_evaluations=floor)).search(ctx)
+        counts[floor] = len({json.dumps(t["candidate"], sort_keys=True) for t in ctx.search_trace})
+        assert ctx.search_meter.units <= ctx.search_meter.limit
+    assert counts[0] < 30 <= counts[30], counts

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from search_contexts import synthetic_search_contexts
 
 from benchmark.engine import Engine
 from benchmark.executors import InProcessExecutor
@@ -19,7 +20,7 @@ from benchmark.runner import Job, _teacher_jobs, build_context, load_bundle, run
 from benchmark.teachers import TeacherStore
 from methods.enas_controller import LSTMController, Reinforce
 from methods.losses import oracle_kd_terms, oracle_targets
-from methods.oracle_kd import OracleKD, OracleKDConfig
+from methods.oracle_kd import KDASSearch, OracleKD, OracleKDConfig, target_differs
 from methods.spaces.kdas1d import OPS, WIDTH_FACTORS, child_params, fit_width, scale_spec, supernet
 
 # three members, three classes; labels (0, 1, 2): sample 0 no member correct, sample 1 only member 0, sample 2 all
@@ -159,3 +160,50 @@ def test_search_false_is_oracle_kd_on_the_default_student(tmp_path: Path) -> Non
     assert method.search(ctx) == ctx.default_student
     assert ctx.notes["oracle"]["members"] == [t.teacher_id for t in ctx.ensemble()]
     assert ctx.search_meter.units == 0.0  # the ensemble's cached logits are free
+
+
+def test_the_oracle_target_differs_from_the_ensemble_where_some_or_no_member_is_correct() -> None:
+    """Sample 0: no member correct (CE only, no KD term); sample 1: only member 0 correct; sample 2: all correct, so
+    its oracle target is the plain ensemble's."""
+    target, mask = oracle_targets(MEMBERS, LABELS, "logits", "ce")
+    assert target_differs(MEMBERS, target, mask, "logits", 1.0).tolist() == [True, True, False]
+    target, mask = oracle_targets(MEMBERS, LABELS, "probs", "ensemble", 4.0)
+    assert target_differs(MEMBERS, target, mask, "probs", 4.0).tolist() == [False, True, False]
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    make = synthetic_search_contexts(tmp_path_factory, "oracle_kd")
+    ctx = make(search_budget=20.0)  # the smoke profile's budget
+    torch.manual_seed(0)
+    method = OracleKD()
+    arch = method.search(ctx)
+    return ctx, method, arch
+
+
+def test_the_reward_penalises_children_over_the_budget_at_their_search_width(searched) -> None:  # type: ignore[no-untyped-def]
+    ctx, method, _ = searched
+    search = KDASSearch(method.config, ctx, {})
+    blocks = len(search.controller.heads)
+    assert search.size_factor(["none"] * blocks) == 1.0  # the backbone fits unshrunk: no penalty
+    heavy = search.size_factor(["conv9"] * blocks)
+    params = child_params(search.backbone, ["conv9"] * blocks, ctx.data.input_shape[0], ctx.data.n_classes)
+    assert params > ctx.max_params and heavy == pytest.approx((ctx.max_params / params) ** 0.07) and heavy < 1.0
+    assert all("reward = macro-F1" in t["fidelity"] for t in ctx.search_trace)
+
+
+def test_the_controller_learns_within_the_budget_and_the_record_says_how_much(searched) -> None:  # type: ignore[no-untyped-def]
+    """Smoke budget: tens of REINFORCE updates on cheap (20 % of validation) rewards; the policy's entropy at the
+    start and end of the search and the oracle target's reach are in the notes and reported for the leaderboard."""
+    ctx, _, _ = searched
+    search = ctx.notes["search"]
+    entropy = search["policy_entropy"]
+    assert len(search["controller_updates"]) >= 30
+    assert entropy["start"] == pytest.approx(entropy["uniform"], rel=0.05)  # starts near uniform
+    assert entropy["end"] < entropy["start"] - 0.05, entropy  # and moves
+    assert ctx.search_meter.units <= 1.5 * 20.0
+    reported = ctx.notes["reported"]
+    assert reported["controller policy entropy at the search's end (nats)"] == entropy["end"]
+    share = ctx.notes["oracle"]["train_share_target_differs_from_ensemble"]
+    assert 0.0 <= share <= 1.0
+    assert reported["training beats whose oracle target differs from the ensemble's (%)"] == pytest.approx(100 * share)
