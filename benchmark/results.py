@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # Older records are upgraded on reading (benchmark.record_upgrade): missing fields derived where possible.
 SCHEMA_VERSION = 4
 READABLE_SCHEMAS = (1, 2, 3, 4)
+FIELDS_ADDED = {4: ("protocol_final",)}  # schema version -> the fields it added, for those after 3
 __all__ = ["SCHEMA_VERSION", "CrossValidation", "InvalidRecord", "JobKey", "NewerSchemaError", "ResultError",
            "RunResult", "atomic_write_text", "load", "load_checked", "load_results", "load_runs", "read_result",
            "results_path", "set_aside", "write_result"]
@@ -157,8 +158,10 @@ class RunResult:
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ResultError(f"{source}: unknown fields {', '.join(unknown)}")
-        missing = sorted(known - set(raw)) if version == SCHEMA_VERSION else []
-        if missing:  # a current record is written whole: a missing field means a damaged file
+        # a record of schema 3 or later is written whole: a field its version has, missing, means a damaged file
+        later = {name for added, names in FIELDS_ADDED.items() if added > version for name in names}
+        missing = sorted(known - set(raw) - later) if version >= 3 else []
+        if missing:
             raise ResultError(f"{source}: missing fields {', '.join(missing)}")
         bad_number = non_finite(raw)
         if bad_number:

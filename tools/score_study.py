@@ -100,7 +100,7 @@ def measures(conf: np.ndarray, metric: str) -> Measures:
     means, loo_means = scores.mean(axis=1), loo.mean(axis=1)  # (models,), (models, patients)
     taus = [sps.kendalltau(means, loo_means[:, p]).statistic for p in range(loo.shape[-1])]
     return Measures(seed_sd, between_sd, between_sd / seed_sd if seed_sd > 0 else math.nan, influence,
-                    float(np.nanmin(taus)), float(scores.mean()))
+                    float(np.nanmin(taus)) if np.isfinite(taus).any() else math.nan, float(scores.mean()))
 
 
 def apply_rule(e1: Mapping[str, Measures], e2: Mapping[str, Measures]) -> tuple[str, list[str]]:
