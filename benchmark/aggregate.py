@@ -389,10 +389,16 @@ def _interval(runs: pd.DataFrame) -> stats.Interval:
     return stats.seed_interval(list(runs["main"]))
 
 
-def _influence(runs: pd.DataFrame) -> dict[str, Any]:
-    """``INFLUENCE_COLUMNS`` of a row (``benchmark.influence``); None / NaN without per-patient confusions."""
+def row_influence(runs: pd.DataFrame) -> Influence:
+    """A row's test patients by influence on its main metric (``benchmark.influence``); empty without per-patient
+    confusions."""
     scoring = patient_scoring(runs)
-    found = influence(scoring[0], scoring[1], *scoring[2:]) if scoring is not None else Influence()
+    return influence(*scoring) if scoring is not None else Influence()
+
+
+def _influence(runs: pd.DataFrame) -> dict[str, Any]:
+    """``INFLUENCE_COLUMNS`` of a row; None / NaN without per-patient confusions."""
+    found = row_influence(runs)
     top = [(found.patients[i], found.changes[i]) if i < len(found.patients) else (None, math.nan) for i in (0, 1)]
     return {"influence_patient": top[0][0], "influence_change": top[0][1], "influence_second": top[1][0],
             "influence_second_change": top[1][1]}

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 
 from benchmark.atomic import atomic_write_text
+from benchmark.engine import Engine
 from benchmark.metrics import confusion_by_group, metrics_from_confusion
 from benchmark.results import JobKey, ResultError, RunResult
 
 SIDECAR_VERSION = 1
 PREFIX = "external-"
-BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -76,22 +76,12 @@ def load_external_scores(results_dir: Path) -> list[ExternalScore]:
             for p in sorted(Path(results_dir).rglob(f"{PREFIX}*.json"))]
 
 
-def predict(model: torch.nn.Module, x: np.ndarray, batch: int = BATCH) -> np.ndarray:
-    """Predicted class indices of ``x`` (N, C, L), in batches, without gradients."""
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(x), batch):
-            logits = model(torch.from_numpy(np.ascontiguousarray(x[start:start + batch])))
-            out.append(logits.argmax(dim=1).numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
-
-
 def score_student(record: RunResult, model: torch.nn.Module, external: str, arrays: Any, data_checksum: str,
                   card: dict[str, Any], git_commit: str = "") -> ExternalScore:
     """``model`` (the record's student) scored on ``arrays`` (the external set's SplitArrays)."""
     classes = list(record.metrics.get("classes") or [])
     scored = list(record.metrics.get("scored_classes") or classes)
-    pred = predict(model, arrays.x)
+    pred = Engine("cpu").predict(model, torch.as_tensor(arrays.x)).numpy().argmax(axis=1)  # as the runner predicts
     groups = confusion_by_group(arrays.y, pred, arrays.groups, len(classes))
     total = np.sum([np.asarray(m) for m in groups.values()], axis=0)
     metrics = metrics_from_confusion(total, classes, scored)

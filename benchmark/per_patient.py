@@ -96,8 +96,7 @@ def by_patient_table(results: Sequence[tuple[Path, RunResult]], class_name: str)
 def influence_tables(results: Sequence[tuple[Path, RunResult]], top: int = TOP_PATIENTS) -> list[Table]:
     """One table per leaderboard table (dataset, split, budget, profile, protocol): each method's mean main metric
     and its ``top`` most influential test patients with the change when each is left out (points, mean over seeds)."""
-    from benchmark.aggregate import TABLE_COLUMNS, patient_scoring, runs_frame
-    from benchmark.influence import influence
+    from benchmark.aggregate import TABLE_COLUMNS, row_influence, runs_frame
 
     runs = runs_frame([r for _, r in results])
     if not len(runs):
@@ -116,10 +115,8 @@ def influence_tables(results: Sequence[tuple[Path, RunResult]], top: int = TOP_P
         means = table.groupby("method_label")["main"].mean().sort_values(ascending=False, kind="stable")
         for label in means.index:
             rows = table[table["method_label"] == label]
-            scoring = patient_scoring(rows)
-            found = influence(*scoring[:2], *scoring[2:]) if scoring is not None else None
-            cells = [f"{p} ({100 * c:+.1f})" for p, c in zip(found.patients, found.changes, strict=True)][:top] \
-                if found is not None else []
+            found = row_influence(rows)
+            cells = [f"{p} ({100 * c:+.1f})" for p, c in zip(found.patients, found.changes, strict=True)][:top]
             cells += ["–"] * (top - len(cells))
             out.add_row(str(label), str(len(rows)), f"{100 * means[label]:.1f}", *cells)
         tables.append(out)

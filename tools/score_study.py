@@ -23,6 +23,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
@@ -195,11 +196,10 @@ def release_markdown(results: Path = RESULTS) -> str:
 SEED0_STUDENTS = OUT / "seed0-students"  # release 1's seed-0 `small` rows rerun with --save-models
 
 
-def _se_ppv(groups: Mapping[str, list[list[int]]], cls: str) -> str:
-    total = np.sum([np.asarray(m) for m in groups.values()], axis=0)
-    k = CLASSES.index(cls)
-    hit, true, called = total[k, k], total[k].sum(), total[:, k].sum()
-    return f"{100 * hit / true:.0f} / {100 * hit / called:.0f}" if true and called else "–"
+def _se_ppv(metrics: Mapping[str, Any], cls: str) -> str:
+    """``Se / +P`` of class ``cls`` (%) from a score's pooled metrics (``benchmark.metrics``)."""
+    scores = metrics["per_class"][cls]
+    return f"{100 * scores['sensitivity']:.0f} / {100 * scores['ppv']:.0f}"
 
 
 def external_markdown(folder: Path = SEED0_STUDENTS, committed: Path = RESULTS) -> str:
@@ -215,7 +215,7 @@ def external_markdown(folder: Path = SEED0_STUDENTS, committed: Path = RESULTS) 
     for path in sorted(folder.rglob("seed0.json")):
         record = read_result(path)
         old = committed / path.relative_to(folder / "mitbih")
-        same = "yes" if old.is_file() and json.loads(old.read_text())["test_confusion_by_group"] == \
+        same = "yes" if old.is_file() and read_result(old).test_confusion_by_group == \
             record.test_confusion_by_group else "no"
         score = scores.get((record.key.method_label, record.model.get("sha256")))
         if score is None or not sidecar_path(path, "svdb").is_file():
@@ -225,8 +225,8 @@ def external_markdown(folder: Path = SEED0_STUDENTS, committed: Path = RESULTS) 
             conf = patient_array([score.confusion_by_group], patients, len(CLASSES))
             ci = patient_interval(conf, "macro_f1", SCORED)
             svdb = [f"{100 * score.metrics['macro_f1']:.1f} ({100 * ci.low:.1f}–{100 * ci.high:.1f})",
-                    _se_ppv(score.confusion_by_group, "S"),
-                    _se_ppv(score.confusion_by_group, "V"), str(len(score.confusion_by_group))]
+                    _se_ppv(score.metrics, "S"),
+                    _se_ppv(score.metrics, "V"), str(len(score.confusion_by_group))]
         lines.append(f"| {record.key.method_label} | {100 * record.metrics['macro_f1']:.1f} | {same} | "
                      + " | ".join(svdb) + " |")
     return "\n".join([*lines, ""])
