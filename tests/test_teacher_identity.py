@@ -9,21 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_teacher_store_faults import _entry, _job
 
-from benchmark.results import JobKey
-from benchmark.runner import Job, prepare_teacher
+from benchmark.runner import prepare_teacher
 from datasets.cache import sha256_file
-
-
-def _job(root: Path) -> Job:
-    return Job(JobKey("synthetic", "fixed", "small", "smoke", "vanilla_kd", 0), str(root / "data"),
-               str(root / "cache"), device="cpu")
-
-
-def _entry(root: Path) -> Path:
-    (folder,) = [p for p in (root / "cache" / "teachers" / "synthetic" / "fixed").iterdir()
-                 if p.is_dir() and not p.name.startswith(".")]
-    return folder
 
 
 def test_a_teacher_trained_on_1_or_2_threads_has_the_same_weights(tmp_path: Path) -> None:
@@ -55,21 +44,16 @@ def _edit_meta(folder: Path, drop_checksum: bool) -> None:
     (folder / "meta.json").write_text(json.dumps(meta))
 
 
-def test_an_edited_meta_json_is_caught_by_its_checksum_and_rebuilt(stored: tuple[Path, float], tmp_path: Path,
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(("drop_checksum", "warning"), [
+    (False, "does not match its checksum"),  # an edited meta.json is caught by its checksum and rebuilt
+    (True, "its weights score"),  # without a checksum, the record's teacher score is recomputed from the weights
+])
+def test_an_edited_meta_json_never_reaches_a_record(stored: tuple[Path, float], tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture, drop_checksum: bool,
+                                                    warning: str) -> None:
     folder, score = stored
-    _edit_meta(folder, drop_checksum=False)
+    _edit_meta(folder, drop_checksum=drop_checksum)
     with caplog.at_level(logging.WARNING, logger="benchmark.teachers"):
         info = prepare_teacher(_job(tmp_path))
     assert info["val_macro_f1"] == score != 0.999
-    assert any("does not match its checksum" in r.getMessage() for r in caplog.records)
-
-
-def test_a_records_teacher_score_is_recomputed_from_the_weights(stored: tuple[Path, float], tmp_path: Path,
-                                                                caplog: pytest.LogCaptureFixture) -> None:
-    folder, score = stored
-    _edit_meta(folder, drop_checksum=True)
-    with caplog.at_level(logging.WARNING, logger="benchmark.teachers"):
-        info = prepare_teacher(_job(tmp_path))
-    assert info["val_macro_f1"] == score != 0.999
-    assert any("its weights score" in r.getMessage() for r in caplog.records)
+    assert any(warning in r.getMessage() for r in caplog.records)
