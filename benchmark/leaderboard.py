@@ -115,15 +115,24 @@ def format_interval(low: float, high: float, kind: str, scale: float, decimals: 
     return f"{low * scale:.{decimals}f}{DASH}{high * scale:.{decimals}f} ({kind})"
 
 
-def format_comparison(row: Mapping[str, Any], baseline: str, scale: float, decimals: int) -> str:
-    """``+4.5 [−1.2, +10.2] p=0.0312 (perm., Holm 0.125)``; ``DASH`` for the baseline itself or without common seeds."""
-    diff = row.get(f"vs_{baseline}_diff")
+def _difference(row: Mapping[str, Any], baseline: str, scale: float, decimals: int, suffix: str = "") -> str | None:
+    """``+4.5 [−1.2, +10.2]``: the row's ``vs_<baseline>_{diff,low,high}<suffix>``; None for the baseline itself or
+    without a difference."""
+    diff = row.get(f"vs_{baseline}_diff{suffix}")
     if row.get("method_label") == baseline or not _finite(diff):
-        return DASH
+        return None
     text = f"{diff * scale:+.{decimals}f}"
-    low, high = row.get(f"vs_{baseline}_low"), row.get(f"vs_{baseline}_high")
+    low, high = row.get(f"vs_{baseline}_low{suffix}"), row.get(f"vs_{baseline}_high{suffix}")
     if _finite(low) and _finite(high):
         text += f" [{low * scale:+.{decimals}f}, {high * scale:+.{decimals}f}]"
+    return text
+
+
+def format_comparison(row: Mapping[str, Any], baseline: str, scale: float, decimals: int) -> str:
+    """``+4.5 [−1.2, +10.2] p=0.0312 (perm., Holm 0.125)``; ``DASH`` for the baseline itself or without common seeds."""
+    text = _difference(row, baseline, scale, decimals)
+    if text is None:
+        return DASH
     p = row.get(f"vs_{baseline}_p")
     if _finite(p):
         tag = TEST_TAGS.get(str(row.get(f"vs_{baseline}_test")), "?")
@@ -142,13 +151,10 @@ def format_influence(patient: Any, change: Any, scale: float, decimals: int) -> 
 def format_without(row: Mapping[str, Any], baseline: str, scale: float, decimals: int) -> str:
     """``+8.1 [+3.2, +12.3] p=0.002``: the paired difference from ``baseline`` without the row's most influential
     patient (raw p: not adjusted); ``DASH`` for the baseline itself or where it could not be computed."""
-    diff = row.get(f"vs_{baseline}_diff_wo")
-    if row.get("method_label") == baseline or not _finite(diff):
+    text = _difference(row, baseline, scale, decimals, "_wo")
+    if text is None:
         return DASH
-    text = f"{diff * scale:+.{decimals}f}"
-    low, high, p = (row.get(f"vs_{baseline}_{part}_wo") for part in ("low", "high", "p"))
-    if _finite(low) and _finite(high):
-        text += f" [{low * scale:+.{decimals}f}, {high * scale:+.{decimals}f}]"
+    p = row.get(f"vs_{baseline}_p_wo")
     return text + (f" p={p:.3g}" if _finite(p) else "")
 
 
